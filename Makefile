@@ -1,0 +1,112 @@
+# arenatrace build. `make` builds build/arenatrace; `make test` runs every test;
+# `make demo` traces the bundled retention workload. V=1 shows full commands.
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+CC      ?= gcc
+PYTHON  ?= /usr/bin/python3
+
+ARCH_UNAME := $(shell uname -m)
+ARCH := $(subst x86_64,x86,$(subst aarch64,arm64,$(ARCH_UNAME)))
+
+BUILD   := build
+OBJ     := $(BUILD)/obj
+VMLINUX := vmlinux/$(ARCH_UNAME)/vmlinux.h
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+CFLAGS ?= -O2 -g
+CFLAGS += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -MMD -MP \
+          -Ibpf -Iuser -I$(OBJ)
+LDLIBS := -l:libbpf.a -lelf -lz
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OBJ)/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(OBJ)/%.skel.h,$(BPF_SRCS))
+
+USER_SRCS := $(wildcard user/*.c user/kinds/*.c)
+USER_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(USER_SRCS))
+# Everything but main.o, linked into the unit tests too.
+LIB_OBJS  := $(filter-out $(OBJ)/user/main.o,$(USER_OBJS))
+
+WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
+WORKLOADS     := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(WORKLOAD_SRCS))
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+
+DEPS_STAMP := $(BUILD)/.deps-core
+TEST_DEPS_STAMP := $(BUILD)/.deps-test
+
+.PHONY: all deps test-deps test unit integration demo clean vmlinux workloads
+
+all: $(BUILD)/arenatrace
+
+# Installs missing Debian packages (scripts/install-deps.sh) once per checkout.
+$(DEPS_STAMP): scripts/install-deps.sh
+	$(Q)mkdir -p $(BUILD)
+	$(Q)scripts/install-deps.sh core
+	$(Q)touch $@
+$(TEST_DEPS_STAMP): scripts/install-deps.sh
+	$(Q)mkdir -p $(BUILD)
+	$(Q)scripts/install-deps.sh test
+	$(Q)touch $@
+deps: $(DEPS_STAMP)
+test-deps: $(TEST_DEPS_STAMP)
+
+vmlinux:
+	$(Q)scripts/gen-vmlinux.sh
+
+$(OBJ)/%.bpf.o: bpf/%.bpf.c $(VMLINUX) | $(DEPS_STAMP)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
+		-Ivmlinux/$(ARCH_UNAME) -Ibpf -MMD -MP -c $< -o $@
+
+$(OBJ)/%.skel.h: $(OBJ)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OBJ)/user/%.o: user/%.c $(SKELS) | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/arenatrace: $(USER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/workloads/%: tests/workloads/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O1 -g -Wall -pthread $< -o $@
+workloads: $(WORKLOADS)
+
+$(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS) | $(TEST_DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
+
+unit: $(UNIT_TESTS)
+	$(Q)set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+integration: $(BUILD)/arenatrace $(WORKLOADS) | $(TEST_DEPS_STAMP)
+	$(Q)$(PYTHON) -m pytest -q -rs tests/integration
+
+test: unit integration
+
+demo: $(BUILD)/arenatrace $(BUILD)/workloads/retention
+	$(Q)scripts/demo.sh
+
+clean:
+	$(Q)rm -rf $(BUILD)
+
+-include $(wildcard $(OBJ)/*.d $(OBJ)/user/*.d $(OBJ)/user/kinds/*.d)

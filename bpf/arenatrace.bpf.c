@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Kernel side of arenatrace. Every RSS counter change of the target's mm is turned
+ * into an exact page delta (kmem:rss_stat gives the mm and the counter; we sum the
+ * per-CPU counter ourselves) and attributed to what the task was doing: a page
+ * fault at an address, or a tracked syscall on a range. All programs are tp_btf,
+ * so nothing needs tracefs and each hit is cheap.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "arenatrace_records.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by user space before load. */
+const volatile __u32 target_tgid = 0;
+const volatile __u32 nr_cpus = 1;
+
+/*
+ * Per-CPU area offsets, learned once from a per-CPU array of our own: its raw
+ * __percpu pointer (bpf_array.pptrs[0]) plus each CPU's offset is what
+ * bpf_map_lookup_percpu_elem() returns. Needed because this kernel's kallsyms
+ * has no data symbols, so typed ksyms like this_cpu_off cannot be resolved.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} pcpu_probe SEC(".maps");
+
+__u64 cpu_offsets[ARENATRACE_MAX_CPUS];
+__u32 cpu_offsets_ready;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 32 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct arenatrace_target_state);
+} target SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ARENATRACE_STAT_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* What one target thread is doing right now. */
+struct task_ctx {
+	__u64 fault_addr;
+	__u32 fault_origin;   /* 0: none */
+	__u32 sys;            /* enum arenatrace_syscall while inside a tracked syscall */
+	__u64 args[6];
+	__s64 sys_delta;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_ctx);
+} task_ctxs SEC(".maps");
+
+#define PF_EXITING 0x00000004
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		(*v)++;
+}
+
+static __always_inline bool is_target(void)
+{
+	return (bpf_get_current_pid_tgid() >> 32) == target_tgid;
+}
+
+static __always_inline struct arenatrace_target_state *target_state(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&target, &zero);
+}
+
+/* The verifier forbids arithmetic on map pointers; copying one through the stack
+ * yields its address as a plain number (allowed with CAP_PERFMON). */
+static __always_inline __u64 addr_of(void *p)
+{
+	void *volatile slot = p;
+	__u64 addr = 0;
+
+	bpf_probe_read_kernel(&addr, sizeof(addr), (void *)&slot);
+	return addr;
+}
+
+static __noinline int learn_cpu_offsets(void)
+{
+	__u64 map_addr = addr_of(&pcpu_probe), base = 0;
+	__u32 zero = 0;
+
+	bpf_probe_read_kernel(&base, sizeof(base),
+			      (void *)(map_addr + bpf_core_field_offset(struct bpf_array, pptrs)));
+	if (!base)
+		return -1;
+
+	for (__u32 cpu = 0; cpu < ARENATRACE_MAX_CPUS; cpu++) {
+		void *v;
+
+		if (cpu >= nr_cpus)
+			break;
+		v = bpf_map_lookup_percpu_elem(&pcpu_probe, &zero, cpu);
+		if (v)
+			cpu_offsets[cpu] = addr_of(v) - base;
+	}
+	cpu_offsets_ready = 1;
+	return 0;
+}
+
+/* Exact value of one mm RSS counter (in pages): percpu_counter_sum() by hand. */
+static __always_inline __s64 mm_counter_pages(struct mm_struct *mm, int member)
+{
+	struct percpu_counter *fbc = &mm->rss_stat[member];
+	__s64 sum = BPF_CORE_READ(fbc, count);
+	__u64 counters = (__u64)BPF_CORE_READ(fbc, counters);
+
+	if (!cpu_offsets_ready)
+		learn_cpu_offsets();
+	for (__u32 cpu = 0; cpu < ARENATRACE_MAX_CPUS; cpu++) {
+		__s32 local = 0;
+
+		if (cpu >= nr_cpus)
+			break;
+		bpf_probe_read_kernel(&local, sizeof(local), (void *)(counters + cpu_offsets[cpu]));
+		sum += local;
+	}
+	return sum;
+}
+
+static __always_inline void take_baseline(struct arenatrace_target_state *st, struct mm_struct *mm)
+{
+	st->last_pages[MM_FILEPAGES] = mm_counter_pages(mm, MM_FILEPAGES);
+	st->last_pages[MM_ANONPAGES] = mm_counter_pages(mm, MM_ANONPAGES);
+	st->last_pages[MM_SHMEMPAGES] = mm_counter_pages(mm, MM_SHMEMPAGES);
+	st->mm = (__u64)mm;
+	st->baseline_set = 1;
+}
+
+/* Learn the target's mm the first time one of its threads enters the kernel,
+ * before any RSS change it causes, so the first delta is exact too. */
+static __always_inline void learn_mm(void)
+{
+	struct arenatrace_target_state *st = target_state();
+	struct task_struct *task;
+	struct mm_struct *mm;
+
+	if (!st || st->baseline_set)
+		return;
+	task = bpf_get_current_task_btf();
+	mm = task->mm;
+	if (mm)
+		take_baseline(st, mm);
+}
+
+static __always_inline struct task_ctx *current_ctx(bool create)
+{
+	return bpf_task_storage_get(&task_ctxs, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+static __always_inline void emit_rss(__u64 addr, __s64 delta, __u32 member, __u32 origin)
+{
+	struct arenatrace_rss_record *r;
+
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(ARENATRACE_STAT_LOST);
+		return;
+	}
+	r->type = ARENATRACE_REC_RSS;
+	r->tid = (__u32)bpf_get_current_pid_tgid();
+	r->ts_ns = bpf_ktime_get_ns();
+	r->addr = addr;
+	r->delta_pages = delta;
+	r->member = member;
+	r->origin = origin;
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+}
+
+SEC("tp_btf/rss_stat")
+int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
+{
+	struct arenatrace_target_state *st;
+	struct task_struct *task;
+	struct task_ctx *tc;
+	__s64 now, old, delta;
+
+	if (member == MM_SWAPENTS || member < 0 || member > MM_SHMEMPAGES)
+		return 0;
+	st = target_state();
+	if (!st || !st->baseline_set || st->mm != (__u64)mm)
+		return 0;
+	stat_inc(ARENATRACE_STAT_RSS_EVENTS);
+	/* exit_mmap() tearing the whole mm down: keep the counters as they were at
+	 * exit, which is what the final report shows. */
+	if (mm->mm_users.counter == 0)
+		return 0;
+
+	now = mm_counter_pages(mm, member);
+	/* Exchange so concurrent changes on other CPUs telescope: the deltas always sum
+	 * to the counter's true movement even if two events race. */
+	old = __sync_lock_test_and_set(&st->last_pages[member & 3], now);
+	delta = now - old;
+	if (delta == 0)
+		return 0;
+
+	task = bpf_get_current_task_btf();
+	if (!is_target() || (task->flags & PF_EXITING)) {
+		/* Reclaim, khugepaged, another process, or the exit teardown. */
+		if (!(task->flags & PF_EXITING))
+			emit_rss(0, delta, member, ARENATRACE_ORIGIN_UNKNOWN);
+		return 0;
+	}
+	tc = current_ctx(false);
+	if (tc && tc->sys) {
+		tc->sys_delta += delta;
+		return 0;
+	}
+	if (tc && tc->fault_origin)
+		emit_rss(tc->fault_addr, delta, member, tc->fault_origin);
+	else
+		emit_rss(0, delta, member, ARENATRACE_ORIGIN_UNKNOWN);
+	return 0;
+}
+
+static __always_inline void note_fault(unsigned long address, __u32 origin)
+{
+	struct task_ctx *tc;
+
+	learn_mm();
+	tc = current_ctx(true);
+	if (!tc)
+		return;
+	tc->fault_addr = address;
+	tc->fault_origin = origin;
+}
+
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(on_page_fault_user, unsigned long address, struct pt_regs *regs,
+	     unsigned long error_code)
+{
+	if (!is_target())
+		return 0;
+	stat_inc(ARENATRACE_STAT_FAULTS);
+	note_fault(address, ARENATRACE_ORIGIN_USER_FAULT);
+	return 0;
+}
+
+/* copy_to_user() and friends fault on user addresses in kernel mode. */
+SEC("tp_btf/page_fault_kernel")
+int BPF_PROG(on_page_fault_kernel, unsigned long address, struct pt_regs *regs,
+	     unsigned long error_code)
+{
+	if (!is_target() || address >= 0x800000000000UL)
+		return 0;
+	note_fault(address, ARENATRACE_ORIGIN_KERNEL_FAULT);
+	return 0;
+}
+
+static __always_inline __u32 tracked_syscall(long id)
+{
+	/* x86_64 syscall numbers. */
+	switch (id) {
+	case 9: return ARENATRACE_SYS_MMAP;
+	case 11: return ARENATRACE_SYS_MUNMAP;
+	case 12: return ARENATRACE_SYS_BRK;
+	case 25: return ARENATRACE_SYS_MREMAP;
+	case 28: return ARENATRACE_SYS_MADVISE;
+	case 10: return ARENATRACE_SYS_MPROTECT;
+	case 149: return ARENATRACE_SYS_MLOCK;   /* mlock */
+	case 325: return ARENATRACE_SYS_MLOCK;   /* mlock2 */
+	default: return 0;
+	}
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
+{
+	struct task_ctx *tc;
+	__u32 sys;
+
+	if (!is_target())
+		return 0;
+	learn_mm();
+	sys = tracked_syscall(id);
+	tc = current_ctx(sys != 0);
+	if (!tc)
+		return 0;
+	tc->fault_origin = 0;
+	tc->sys = sys;
+	if (!sys)
+		return 0;
+	tc->sys_delta = 0;
+	tc->args[0] = regs->di;
+	tc->args[1] = regs->si;
+	tc->args[2] = regs->dx;
+	tc->args[3] = regs->r10;
+	tc->args[4] = regs->r8;
+	tc->args[5] = regs->r9;
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
+{
+	struct arenatrace_syscall_record *r;
+	struct task_ctx *tc;
+
+	if (!is_target())
+		return 0;
+	tc = current_ctx(false);
+	if (!tc)
+		return 0;
+	tc->fault_origin = 0;
+	if (!tc->sys)
+		return 0;
+	stat_inc(ARENATRACE_STAT_SYSCALLS);
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(ARENATRACE_STAT_LOST);
+		tc->sys = 0;
+		return 0;
+	}
+	r->type = ARENATRACE_REC_SYSCALL;
+	r->tid = (__u32)bpf_get_current_pid_tgid();
+	r->ts_ns = bpf_ktime_get_ns();
+	r->sys = tc->sys;
+	r->pad = 0;
+	for (int i = 0; i < 6; i++)
+		r->args[i] = tc->args[i];
+	r->ret = ret;
+	r->delta_pages = tc->sys_delta;
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	tc->sys = 0;
+	tc->sys_delta = 0;
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct arenatrace_target_state *st;
+	struct arenatrace_exec_record *r;
+
+	if (!is_target())
+		return 0;
+	st = target_state();
+	if (!st)
+		return 0;
+	/* exec replaced the mm: restart the counters from the new mm's exact values. */
+	if (p->mm)
+		take_baseline(st, p->mm);
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(ARENATRACE_STAT_LOST);
+		return 0;
+	}
+	r->type = ARENATRACE_REC_EXEC;
+	r->tid = (__u32)bpf_get_current_pid_tgid();
+	r->ts_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	bpf_probe_read_kernel_str(r->filename, sizeof(r->filename), BPF_CORE_READ(bprm, filename));
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+static __always_inline void emit_task(__u32 type, __u32 tid, __s32 code)
+{
+	struct arenatrace_task_record *r;
+
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(ARENATRACE_STAT_LOST);
+		return;
+	}
+	r->type = type;
+	r->tid = tid;
+	r->ts_ns = bpf_ktime_get_ns();
+	r->exit_code = code;
+	r->pad = 0;
+	bpf_ringbuf_submit(r, type == ARENATRACE_REC_EXIT ? 0 : BPF_RB_NO_WAKEUP);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
+{
+	if (!is_target() || !group_dead)
+		return 0;
+	emit_task(ARENATRACE_REC_EXIT, p->pid, p->exit_code);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (!is_target() || child->tgid != target_tgid)
+		return 0;
+	emit_task(ARENATRACE_REC_THREAD, child->pid, 0);
+	return 0;
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Record layouts shared by the BPF programs and the user-space loader.
+ * Self-contained on purpose: included from vmlinux.h-based BPF code and from
+ * plain C, so it uses only __u32/__u64 style types from linux/types.h there.
+ */
+#ifndef ARENATRACE_RECORDS_H
+#define ARENATRACE_RECORDS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define ARENATRACE_PAGE_SHIFT 12
+#define ARENATRACE_MAX_CPUS 512
+#define ARENATRACE_COMM_LEN 16
+#define ARENATRACE_PATH_LEN 128
+
+/* Leading field of every ring-buffer record. */
+enum arenatrace_record_type {
+	ARENATRACE_REC_RSS = 1,     /* RSS counter changed outside a tracked syscall */
+	ARENATRACE_REC_SYSCALL = 2, /* a tracked syscall returned */
+	ARENATRACE_REC_EXEC = 3,    /* the target exec'd: new mm */
+	ARENATRACE_REC_EXIT = 4,    /* the target's thread group is dead */
+	ARENATRACE_REC_THREAD = 5,  /* a thread was created in the target */
+};
+
+/* Where an RSS change happened, as far as the kernel side could tell. */
+enum arenatrace_rss_origin {
+	ARENATRACE_ORIGIN_USER_FAULT = 1,   /* after exceptions:page_fault_user at addr */
+	ARENATRACE_ORIGIN_KERNEL_FAULT = 2, /* kernel touched a user address (copy_to_user) */
+	ARENATRACE_ORIGIN_UNKNOWN = 3,      /* no address: reclaim, other task, untracked syscall */
+};
+
+/* Syscalls whose range and result the ledger needs. */
+enum arenatrace_syscall {
+	ARENATRACE_SYS_MMAP = 1,
+	ARENATRACE_SYS_MUNMAP = 2,
+	ARENATRACE_SYS_BRK = 3,
+	ARENATRACE_SYS_MREMAP = 4,
+	ARENATRACE_SYS_MADVISE = 5,
+	ARENATRACE_SYS_MPROTECT = 6,
+	ARENATRACE_SYS_MLOCK = 7,
+};
+
+struct arenatrace_rss_record {
+	__u32 type;         /* ARENATRACE_REC_RSS */
+	__u32 tid;
+	__u64 ts_ns;        /* CLOCK_MONOTONIC */
+	__u64 addr;         /* faulting address, 0 when origin is UNKNOWN */
+	__s64 delta_pages;  /* change of the RSS counter, in pages */
+	__u32 member;       /* kernel's MM_FILEPAGES/MM_ANONPAGES/MM_SHMEMPAGES */
+	__u32 origin;       /* enum arenatrace_rss_origin */
+};
+_Static_assert(sizeof(struct arenatrace_rss_record) == 40, "rss record size");
+_Static_assert(__builtin_offsetof(struct arenatrace_rss_record, delta_pages) == 24, "rss delta");
+
+struct arenatrace_syscall_record {
+	__u32 type;          /* ARENATRACE_REC_SYSCALL */
+	__u32 tid;
+	__u64 ts_ns;         /* at syscall exit */
+	__u32 sys;           /* enum arenatrace_syscall */
+	__u32 pad;
+	__u64 args[6];
+	__s64 ret;
+	__s64 delta_pages;   /* RSS change (file+anon+shmem) made inside the syscall */
+};
+_Static_assert(sizeof(struct arenatrace_syscall_record) == 88, "syscall record size");
+_Static_assert(__builtin_offsetof(struct arenatrace_syscall_record, args) == 24, "syscall args");
+
+struct arenatrace_exec_record {
+	__u32 type;          /* ARENATRACE_REC_EXEC */
+	__u32 tid;
+	__u64 ts_ns;
+	char comm[ARENATRACE_COMM_LEN];
+	char filename[ARENATRACE_PATH_LEN];
+};
+_Static_assert(sizeof(struct arenatrace_exec_record) == 160, "exec record size");
+
+struct arenatrace_task_record {
+	__u32 type;          /* ARENATRACE_REC_EXIT or ARENATRACE_REC_THREAD */
+	__u32 tid;           /* the new thread, or the exiting leader */
+	__u64 ts_ns;
+	__s32 exit_code;     /* kernel's task->exit_code (wait status), EXIT only */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct arenatrace_task_record) == 24, "task record size");
+
+/* Per-target state the BPF side keeps; user space reads it for rss_bytes. */
+struct arenatrace_target_state {
+	__u64 mm;                 /* kernel address of the target's mm_struct, 0 until seen */
+	__s64 last_pages[4];      /* exact counter values at the last change, per member */
+	__u64 baseline_set;       /* 1 once last_pages holds real values */
+};
+
+/* Indices of the per-CPU statistics array. */
+enum arenatrace_stat {
+	ARENATRACE_STAT_LOST = 0,        /* ring buffer reserve failed */
+	ARENATRACE_STAT_RSS_EVENTS,      /* rss_stat hits for the target's mm */
+	ARENATRACE_STAT_FAULTS,          /* user page faults of the target */
+	ARENATRACE_STAT_SYSCALLS,        /* tracked syscalls of the target */
+	ARENATRACE_STAT_NR,
+};
+
+#endif /* ARENATRACE_RECORDS_H */

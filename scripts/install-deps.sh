@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages arenatrace needs, only those missing.
+# Usage: scripts/install-deps.sh [core|test|all]   (default: core)
+set -euo pipefail
+
+core_pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc)
+test_pkgs=(libcmocka-dev python3 python3-pytest util-linux)
+
+case "${1:-core}" in
+  core) want=("${core_pkgs[@]}") ;;
+  test|all) want=("${core_pkgs[@]}" "${test_pkgs[@]}") ;;
+  *) echo "usage: $0 [core|test|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+  echo "install-deps: run as root (sudo $0 ${1:-core}) or install them with apt-get" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

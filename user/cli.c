@@ -1,0 +1,127 @@
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+void cli__usage(FILE *out)
+{
+	fprintf(out,
+"Usage: arenatrace [OPTIONS] -p PID\n"
+"       arenatrace [OPTIONS] -- CMD [ARGS...]\n"
+"\n"
+"Shows where a process's resident memory sits, arena by arena (brk heap, glibc\n"
+"arenas, thread stacks, files, shared memory, other anonymous memory), and how\n"
+"it changes, from kernel tracepoints. Needs root (CAP_BPF and CAP_PERFMON).\n"
+"\n"
+"  -p, --pid PID        trace a running process (all its threads)\n"
+"  -- CMD [ARGS...]     launch CMD and trace it from its first instruction\n"
+"  -i, --interval SECS  sample interval, fractions allowed (default 1)\n"
+"  -d, --duration SECS  stop after SECS (default: until Ctrl-C or target exit)\n"
+"  -q, --quiet          no live table (it is also off when stdout is not a TTY)\n"
+"      --json PATH      write the timeline as JSON Lines to PATH ('-' = stdout)\n"
+"      --top N          arenas shown in the live table and summary (default 15)\n"
+"      --btf PATH       kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
+"  -v, --verbose        libbpf debug output\n"
+"  -h, --help           this help\n"
+"\n"
+"Stops on Ctrl-C or SIGTERM (a second Ctrl-C stops at once), when -d elapses or\n"
+"when the target exits; a final summary is printed and final JSON records written.\n"
+"Exit status: 0 ok, 1 runtime failure, 2 usage error.\n");
+}
+
+static int parse_secs(const char *opt, const char *s, double min, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < min || v > 31536000.0) {
+		fprintf(stderr, "arenatrace: %s expects seconds >= %g, got '%s'\n", opt, min, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_uint(const char *opt, const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		fprintf(stderr, "arenatrace: %s expects a number in %ld..%ld, got '%s'\n", opt, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int cli__parse(int argc, char **argv, struct options *o)
+{
+	enum { OPT_JSON = 256, OPT_BTF, OPT_TOP };
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", required_argument, NULL, OPT_JSON },
+		{ "btf", required_argument, NULL, OPT_BTF },
+		{ "top", required_argument, NULL, OPT_TOP },
+		{ NULL, 0, NULL, 0 },
+	};
+	long v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->interval_s = 1.0;
+	o->top = 15;
+	/* '+': stop at the first non-option so the command's own flags stay its own. */
+	while ((c = getopt_long(argc, argv, "+p:i:d:qvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_uint("-p", optarg, 1, INT_MAX, &v))
+				return EXIT_USAGE;
+			o->pid = (pid_t)v;
+			break;
+		case 'i':
+			if (parse_secs("-i", optarg, 0.01, &o->interval_s))
+				return EXIT_USAGE;
+			break;
+		case 'd':
+			if (parse_secs("-d", optarg, 0.01, &o->duration_s))
+				return EXIT_USAGE;
+			break;
+		case 'q': o->quiet = true; break;
+		case 'v': o->verbose = true; break;
+		case 'h': cli__usage(stdout); return EXIT_OK;
+		case OPT_JSON: o->json_path = optarg; break;
+		case OPT_BTF: o->btf_path = optarg; break;
+		case OPT_TOP:
+			if (parse_uint("--top", optarg, 1, 10000, &v))
+				return EXIT_USAGE;
+			o->top = (unsigned)v;
+			break;
+		default:
+			fprintf(stderr, "Try 'arenatrace --help'.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		o->cmd = &argv[optind];
+	if (!o->pid == !o->cmd) {
+		fprintf(stderr, "arenatrace: %s\nTry 'arenatrace --help'.\n",
+			o->pid ? "give either -p PID or -- CMD, not both"
+			       : "nothing to trace: give -p PID or -- CMD [ARGS...]");
+		return EXIT_USAGE;
+	}
+	return -1;
+}

@@ -1,0 +1,27 @@
+/* Command line of the tracer. */
+#ifndef ARENATRACE_CLI_H
+#define ARENATRACE_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+struct options {
+	pid_t pid;              /* -p: attach */
+	char **cmd;             /* -- CMD ARGS: launch */
+	double interval_s;      /* -i */
+	double duration_s;      /* -d, 0 = until stopped */
+	bool quiet;             /* -q: no live table */
+	bool verbose;           /* -v: libbpf debug output */
+	const char *json_path;  /* --json, "-" = stdout */
+	const char *btf_path;   /* --btf: BTF of the running kernel if not in /sys */
+	unsigned top;           /* --top: arenas shown in the live table */
+};
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/* Returns -1 to go on, or an exit code (help printed: 0, bad usage: 2). */
+int cli__parse(int argc, char **argv, struct options *o);
+void cli__usage(FILE *out);
+
+#endif

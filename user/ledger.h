@@ -1,0 +1,88 @@
+/*
+ * Region ledger: the target's mappings, grouped into arenas, with resident bytes
+ * kept current from kernel events. Pure bookkeeping: no /proc access here (the
+ * callers seed it and resolve unknown addresses), so unit tests drive it directly.
+ * All deltas are in pages, as the kernel's RSS counters count them.
+ */
+#ifndef ARENATRACE_LEDGER_H
+#define ARENATRACE_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "region.h"
+#include "classifier.h"
+
+struct arena {
+	char *id;                  /* "<kind>:<key>", stable for the arena's lifetime */
+	const struct arena_kind *kind;
+	int64_t resident_pages;
+	int64_t peak_resident_pages;
+	uint64_t faulted_pages;    /* made resident (faults, populate) */
+	uint64_t released_pages;   /* given back (unmap, madvise, reclaim) */
+	uint64_t mapped_bytes;     /* sum of its regions' lengths */
+	uint64_t nr_regions;
+	uint64_t created_ns, last_change_ns;
+	bool needs_reconcile;      /* an event could not be attributed exactly */
+	bool gone;                 /* no regions left: reported once more, then freed */
+	struct arena *next;
+};
+
+/* Resolves an address the ledger does not know (a VMA created without a tracked
+ * syscall, e.g. by exec, stack growth or shmat). Fills r and returns true. */
+typedef bool (*ledger_resolve_fn)(void *cookie, uint64_t addr, struct region *r);
+
+struct ledger {
+	struct region *regions;    /* sorted by start, non-overlapping */
+	size_t nr_regions, cap_regions;
+	struct arena *arenas;
+	size_t nr_arenas;
+	uint64_t brk_start, brk_end;   /* the brk heap, page aligned; 0 = unknown */
+	uint64_t *thread_sps;          /* stack pointers of blocked threads (seed only) */
+	size_t nr_thread_sps;
+	int64_t unattributed_pages;    /* changes no region could take (cumulative) */
+	uint64_t drift_pages;          /* pages corrected by reconciliation (cumulative) */
+	bool needs_full_reconcile;
+	uint64_t now_ns;               /* timestamp of the event being applied */
+	ledger_resolve_fn resolve;
+	void *resolve_cookie;
+};
+
+void ledger__init(struct ledger *l, ledger_resolve_fn resolve, void *cookie);
+void ledger__reset(struct ledger *l);   /* exec: forget everything */
+void ledger__free(struct ledger *l);
+
+/* Seeding: add a region as /proc/PID/maps shows it (copies path), then classify
+ * all seeded regions once every one is in (classification looks at neighbours). */
+void ledger__seed_region(struct ledger *l, const struct region *r);
+void ledger__seed_done(struct ledger *l);
+void ledger__set_thread_sps(struct ledger *l, const uint64_t *sps, size_t n);
+
+/* Events. delta_pages is the RSS counter change the kernel made inside the call. */
+void ledger__map(struct ledger *l, const struct region *r, int64_t delta_pages);
+void ledger__unmap(struct ledger *l, uint64_t start, uint64_t end, int64_t delta_pages);
+void ledger__protect(struct ledger *l, uint64_t start, uint64_t end, uint32_t prot,
+		     int64_t delta_pages);
+void ledger__remap(struct ledger *l, uint64_t old_start, uint64_t old_len, uint64_t new_start,
+		   uint64_t new_len, bool keep_old, int64_t delta_pages);
+void ledger__brk(struct ledger *l, uint64_t new_brk, int64_t delta_pages);
+/* madvise, mlock and anything else that changes residency inside a known range. */
+void ledger__range_delta(struct ledger *l, uint64_t start, uint64_t end, int64_t delta_pages);
+/* A fault (or kernel access) at addr changed RSS by delta_pages. */
+void ledger__fault(struct ledger *l, uint64_t addr, int64_t delta_pages);
+/* RSS changed and nobody can say where (reclaim, another task). */
+void ledger__unattributed(struct ledger *l, int64_t delta_pages);
+
+/* Reconciliation: the kernel says the arena holds `pages`; counts the drift. */
+void ledger__correct(struct ledger *l, struct arena *a, int64_t pages);
+/* Drops arenas reported as gone; call after each emitted sample. */
+void ledger__collect_gone(struct ledger *l);
+
+/* Queries. */
+const struct region *ledger__region_at(const struct ledger *l, uint64_t addr);
+size_t ledger__index_at(const struct ledger *l, uint64_t addr); /* first region with end > addr */
+bool ledger__has_thread_sp(const struct ledger *l, uint64_t start, uint64_t end);
+int64_t ledger__accounted_pages(const struct ledger *l);
+struct arena *ledger__find_arena(const struct ledger *l, const char *id);
+
+#endif

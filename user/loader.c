@@ -1,0 +1,151 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "arenatrace.skel.h"
+#include "cli.h"
+#include "loader.h"
+
+static bool verbose_libbpf;
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && !verbose_libbpf)
+		return 0;
+	if (!verbose_libbpf && level == LIBBPF_INFO)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* Effective capability check without libcap: CAP_BPF=39, CAP_PERFMON=38, CAP_SYS_ADMIN=21. */
+static bool has_cap(int cap)
+{
+	char buf[256];
+	unsigned long long eff = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return geteuid() == 0;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	return (eff >> cap) & 1;
+}
+
+static int check_privileges(void)
+{
+	bool sys_admin = has_cap(21);
+
+	if ((has_cap(39) && has_cap(38)) || sys_admin)
+		return 0;
+	fprintf(stderr,
+		"arenatrace: needs root, or the capabilities CAP_BPF and CAP_PERFMON (plus CAP_SYS_PTRACE\n"
+		"to read another user's /proc/PID/pagemap): run it with sudo, or grant them with\n"
+		"  sudo setcap cap_bpf,cap_perfmon,cap_sys_ptrace,cap_dac_read_search+ep build/arenatrace\n");
+	return EXIT_RUNTIME;
+}
+
+static int check_btf(const char *btf_path)
+{
+	const char *p = btf_path ? btf_path : "/sys/kernel/btf/vmlinux";
+
+	if (access(p, R_OK) == 0)
+		return 0;
+	if (btf_path)
+		fprintf(stderr, "arenatrace: cannot read the BTF file %s: %s\n", p, strerror(errno));
+	else
+		fprintf(stderr,
+			"arenatrace: this kernel exposes no BTF (%s: %s). arenatrace needs a kernel\n"
+			"built with CONFIG_DEBUG_INFO_BTF=y, or a BTF file for it passed with --btf PATH.\n",
+			p, strerror(errno));
+	return EXIT_RUNTIME;
+}
+
+int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool verbose,
+		  loader_record_fn fn, void *cookie)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = btf_path);
+	int err;
+
+	memset(ld, 0, sizeof(*ld));
+	verbose_libbpf = verbose;
+	libbpf_set_print(print_libbpf);
+	if ((err = check_privileges()) || (err = check_btf(btf_path)))
+		return err;
+	ld->nr_cpus = libbpf_num_possible_cpus();
+	if (ld->nr_cpus <= 0 || ld->nr_cpus > ARENATRACE_MAX_CPUS) {
+		fprintf(stderr, "arenatrace: %d possible CPUs; this build supports up to %d\n",
+			ld->nr_cpus, ARENATRACE_MAX_CPUS);
+		return EXIT_RUNTIME;
+	}
+	ld->skel = arenatrace_bpf__open_opts(&open_opts);
+	if (!ld->skel) {
+		fprintf(stderr, "arenatrace: opening the BPF object failed: %s\n", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	ld->skel->rodata->target_tgid = (__u32)target;
+	ld->skel->rodata->nr_cpus = (__u32)ld->nr_cpus;
+	err = arenatrace_bpf__load(ld->skel);
+	if (err) {
+		fprintf(stderr,
+			"arenatrace: loading the BPF programs failed: %s\n"
+			"  (kernel 6.2+ with BTF and tp_btf support is needed; run with -v for the verifier log)\n",
+			strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	err = arenatrace_bpf__attach(ld->skel);
+	if (err) {
+		fprintf(stderr, "arenatrace: attaching to the tracepoints failed: %s (run with -v)\n",
+			strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	ld->rb = ring_buffer__new(bpf_map__fd(ld->skel->maps.events), fn, cookie, NULL);
+	if (!ld->rb) {
+		fprintf(stderr, "arenatrace: ring buffer: %s\n", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+int loader__drain(struct loader *ld)
+{
+	int n = ring_buffer__consume(ld->rb);
+
+	return n == -EINTR ? 0 : n;
+}
+
+uint64_t loader__stat(struct loader *ld, enum arenatrace_stat which)
+{
+	__u64 vals[ARENATRACE_MAX_CPUS], sum = 0;
+	__u32 key = which;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.stats), &key, vals))
+		return 0;
+	for (int i = 0; i < ld->nr_cpus; i++)
+		sum += vals[i];
+	return sum;
+}
+
+bool loader__rss_pages(struct loader *ld, int64_t *pages)
+{
+	struct arenatrace_target_state st;
+	__u32 key = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.target), &key, &st) || !st.baseline_set)
+		return false;
+	*pages = st.last_pages[0] + st.last_pages[1] + st.last_pages[3];
+	return true;
+}
+
+void loader__stop(struct loader *ld)
+{
+	ring_buffer__free(ld->rb);
+	arenatrace_bpf__destroy(ld->skel);
+	ld->rb = NULL;
+	ld->skel = NULL;
+}

@@ -1,0 +1,124 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "procmaps.h"
+#include "residency.h"
+
+#define MAX_THREADS 4096
+
+static void seed_one(void *cookie, const struct region *r)
+{
+	ledger__seed_region(cookie, r);
+}
+
+/* Field 47 of /proc/PID/stat: where the brk heap starts (even while empty). */
+static uint64_t start_brk(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+	unsigned long long v = 0;
+	FILE *f;
+	int field = 2;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	if (!p)
+		return 0;
+	for (p++; *p && field < 47; p++)
+		if (*p == ' ')
+			field++;
+	if (field == 47)
+		sscanf(p, "%llu", &v);
+	return v;
+}
+
+static int64_t arena_pages(struct ledger *l, struct pagemap *pm, const struct arena *a)
+{
+	int64_t sum = 0;
+
+	for (size_t i = 0; i < l->nr_regions; i++) {
+		const struct region *r = &l->regions[i];
+		int64_t n;
+
+		if (r->arena != a)
+			continue;
+		n = pagemap__resident(pm, r->start, r->end);
+		if (n < 0)
+			return n;
+		sum += n;
+	}
+	return sum;
+}
+
+int residency__seed(struct ledger *l, pid_t pid, struct pagemap *pm)
+{
+	uint64_t *sps = calloc(MAX_THREADS, sizeof(*sps));
+	size_t nsps;
+	int err;
+
+	ledger__reset(l);
+	nsps = sps ? procmaps__thread_sps(pid, sps, MAX_THREADS) : 0;
+	ledger__set_thread_sps(l, sps, nsps);
+	free(sps);
+	err = procmaps__for_each(pid, seed_one, l);
+	if (err) {
+		fprintf(stderr, "arenatrace: cannot read /proc/%d/maps: %s\n", pid, strerror(-err));
+		return err;
+	}
+	if (!l->brk_start) {
+		uint64_t b = start_brk(pid);
+
+		l->brk_start = l->brk_end = AT_PAGE_ALIGN(b);
+	}
+	ledger__seed_done(l);
+	for (struct arena *a = l->arenas; a; a = a->next) {
+		int64_t n = arena_pages(l, pm, a);
+
+		if (n < 0) {
+			fprintf(stderr, "arenatrace: cannot read /proc/%d/pagemap: %s\n", pid, strerror((int)-n));
+			return (int)n;
+		}
+		a->resident_pages = a->peak_resident_pages = n;
+	}
+	return 0;
+}
+
+size_t residency__measure(struct ledger *l, struct pagemap *pm, bool full, struct measurement *out,
+			  size_t max)
+{
+	size_t n = 0;
+
+	for (struct arena *a = l->arenas; a && n < max; a = a->next) {
+		int64_t pages;
+
+		if (a->gone || !(full || a->needs_reconcile))
+			continue;
+		pages = arena_pages(l, pm, a);
+		if (pages < 0)
+			continue;
+		out[n].arena = a;
+		out[n++].pages = pages;
+	}
+	if (full)
+		l->needs_full_reconcile = false;
+	return n;
+}
+
+void residency__apply(struct ledger *l, const struct measurement *m, size_t n, uint64_t started_ns)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct arena *a = m[i].arena;
+
+		/* Changed while we walked: the walk may have seen half of it. Next time. */
+		if (a->gone || a->last_change_ns >= started_ns) {
+			if (!a->gone)
+				a->needs_reconcile = true;
+			continue;
+		}
+		ledger__correct(l, a, m[i].pages);
+	}
+}

@@ -1,0 +1,22 @@
+/* One interval's process-level numbers, shared by every output. */
+#ifndef ARENATRACE_SAMPLE_H
+#define ARENATRACE_SAMPLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sample {
+	double t;                 /* seconds since the tracer started */
+	pid_t pid;
+	const char *comm;
+	uint64_t rss_bytes;       /* the kernel's RSS counters (file + anon + shmem) */
+	uint64_t accounted_bytes; /* sum of the arenas' resident bytes */
+	uint64_t lost_events;     /* ring buffer full, cumulative */
+	uint64_t drift_bytes;     /* corrected by reconciliation, cumulative */
+	int64_t unattributed_bytes; /* RSS changes no arena could take yet, cumulative */
+	uint64_t threads_created;
+	bool final;
+};
+
+#endif

@@ -1,0 +1,331 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "events.h"
+#include "ledger.h"
+#include "live_view.h"
+#include "loader.h"
+#include "pagemap.h"
+#include "procmaps.h"
+#include "residency.h"
+#include "sample.h"
+#include "target.h"
+#include "timeline.h"
+#include "tracer.h"
+
+#define MAX_MEASUREMENTS 4096
+
+struct tracer {
+	const struct options *o;
+	struct target target;
+	struct loader ld;
+	struct ledger ledger;
+	struct pagemap pm;
+	struct timeline tl;
+	struct event_stats est;
+	struct event_sink sink;
+	uint64_t start_ns, seed_ns;
+	uint64_t threads_created;
+	int64_t last_rss_pages;
+	bool exit_seen;
+	int exit_raw;          /* kernel wait status from the exit record */
+	bool live;             /* live table on */
+	struct measurement *measurements;
+};
+
+static volatile sig_atomic_t stop_requests;
+
+static void on_signal(int sig)
+{
+	if (++stop_requests > 1 && sig == SIGINT) {
+		/* Second Ctrl-C: the user wants out now. JSON lines written so far stay. */
+		signal(SIGINT, SIG_DFL);
+		raise(SIGINT);
+	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static double since_start(const struct tracer *tr, uint64_t ns)
+{
+	return ns > tr->start_ns ? (ns - tr->start_ns) / 1e9 : 0.0;
+}
+
+static bool resolve_vma(void *cookie, uint64_t addr, struct region *r)
+{
+	struct tracer *tr = cookie;
+
+	return procmaps__lookup(tr->target.pid, addr, r);
+}
+
+static int seed(struct tracer *tr)
+{
+	int err;
+
+	pagemap__close(&tr->pm);
+	err = pagemap__open(&tr->pm, tr->target.pid);
+	if (err) {
+		fprintf(stderr, "arenatrace: cannot open /proc/%d/pagemap: %s\n", tr->target.pid, strerror(-err));
+		return err;
+	}
+	tr->seed_ns = now_ns();
+	return residency__seed(&tr->ledger, tr->target.pid, &tr->pm);
+}
+
+static void on_exec(void *cookie, const char *comm, const char *filename, uint64_t ts_ns)
+{
+	struct tracer *tr = cookie;
+
+	timeline__exec(&tr->tl, since_start(tr, ts_ns), tr->target.pid, comm, filename);
+	target__read_comm(&tr->target);
+	/* A new image: the old mappings are gone. Records already queued for the new
+	 * image are older than this seed and are skipped. */
+	if (seed(tr))
+		tr->ledger.needs_full_reconcile = true;
+}
+
+static void on_exit_record(void *cookie, int exit_code, uint64_t ts_ns)
+{
+	struct tracer *tr = cookie;
+
+	(void)ts_ns;
+	tr->exit_seen = true;
+	tr->exit_raw = exit_code;
+}
+
+static void on_thread(void *cookie, uint32_t tid, uint64_t ts_ns)
+{
+	struct tracer *tr = cookie;
+
+	(void)tid;
+	(void)ts_ns;
+	tr->threads_created++;
+}
+
+static int on_record(void *cookie, void *data, size_t len)
+{
+	struct tracer *tr = cookie;
+
+	events__apply(&tr->ledger, tr->target.pid, tr->seed_ns, data, len, &tr->sink, &tr->est);
+	return 0;
+}
+
+/* /proc/PID/smaps_rollup Rss, for before the BPF side has seen the target's mm. */
+static int64_t rollup_rss_pages(pid_t pid)
+{
+	char path[64], buf[256];
+	unsigned long long kb = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "Rss: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (int64_t)kb / 4;
+}
+
+static void fill_sample(struct tracer *tr, struct sample *s, bool final)
+{
+	int64_t pages;
+
+	if (loader__rss_pages(&tr->ld, &pages))
+		tr->last_rss_pages = pages;
+	else if (!tr->target.exited && (pages = rollup_rss_pages(tr->target.pid)) >= 0)
+		tr->last_rss_pages = pages;
+	memset(s, 0, sizeof(*s));
+	s->t = since_start(tr, now_ns());
+	s->pid = tr->target.pid;
+	s->comm = tr->target.comm;
+	s->rss_bytes = (uint64_t)tr->last_rss_pages * 4096;
+	s->accounted_bytes = (uint64_t)ledger__accounted_pages(&tr->ledger) * 4096;
+	s->lost_events = loader__stat(&tr->ld, ARENATRACE_STAT_LOST);
+	s->drift_bytes = tr->ledger.drift_pages * 4096;
+	s->unattributed_bytes = tr->ledger.unattributed_pages * 4096;
+	s->threads_created = tr->threads_created;
+	s->final = final;
+}
+
+static bool needs_reconcile(const struct ledger *l)
+{
+	if (l->needs_full_reconcile)
+		return true;
+	for (const struct arena *a = l->arenas; a; a = a->next)
+		if (a->needs_reconcile && !a->gone)
+			return true;
+	return false;
+}
+
+static void reconcile(struct tracer *tr)
+{
+	uint64_t t0;
+	size_t n;
+
+	if (tr->target.exited || tr->exit_seen || !needs_reconcile(&tr->ledger))
+		return;
+	t0 = now_ns();
+	n = residency__measure(&tr->ledger, &tr->pm, tr->ledger.needs_full_reconcile, tr->measurements,
+			       MAX_MEASUREMENTS);
+	loader__drain(&tr->ld);
+	residency__apply(&tr->ledger, tr->measurements, n, t0);
+}
+
+static void tick(struct tracer *tr, bool final)
+{
+	struct sample s;
+
+	loader__drain(&tr->ld);
+	if (!final)
+		reconcile(tr);
+	fill_sample(tr, &s, final);
+	timeline__sample(&tr->tl, &s, &tr->ledger);
+	if (final)
+		live_view__summary(tr->live || !tr->o->json_path || strcmp(tr->o->json_path, "-") ? stdout : stderr,
+				   &s, &tr->ledger, tr->o->top);
+	else if (tr->live)
+		live_view__draw(stdout, &s, &tr->ledger, tr->o->top);
+	ledger__collect_gone(&tr->ledger);
+}
+
+static void write_exit(struct tracer *tr)
+{
+	int status, sig = 0;
+
+	if (tr->exit_seen) {
+		status = (tr->exit_raw >> 8) & 0xff;
+		sig = tr->exit_raw & 0x7f;
+	} else {
+		status = tr->target.exit_status >= 128 ? 0 : tr->target.exit_status;
+		sig = tr->target.exit_status >= 128 ? tr->target.exit_status - 128 : 0;
+	}
+	timeline__exit(&tr->tl, since_start(tr, now_ns()), tr->target.pid, status, sig);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int run_loop(struct tracer *tr)
+{
+	const struct options *o = tr->o;
+	uint64_t interval = (uint64_t)(o->interval_s * 1e9);
+	uint64_t poll = interval / 4 < 50000000ULL ? interval / 4 : 50000000ULL;
+	uint64_t next_tick = tr->start_ns + interval;
+	uint64_t deadline = o->duration_s > 0 ? tr->start_ns + (uint64_t)(o->duration_s * 1e9) : 0;
+
+	while (!stop_requests) {
+		struct timespec ts = { .tv_sec = poll / 1000000000ULL, .tv_nsec = poll % 1000000000ULL };
+		uint64_t now;
+
+		nanosleep(&ts, NULL);
+		if (loader__drain(&tr->ld) < 0) {
+			fprintf(stderr, "arenatrace: reading the ring buffer failed\n");
+			return EXIT_RUNTIME;
+		}
+		now = now_ns();
+		if (tr->exit_seen || target__poll_exit(&tr->target)) {
+			/* Let the exit record and the last events arrive. */
+			loader__drain(&tr->ld);
+			if (!tr->exit_seen)
+				target__poll_exit(&tr->target);
+			break;
+		}
+		if (deadline && now >= deadline)
+			break;
+		if (now >= next_tick) {
+			tick(tr, false);
+			while (next_tick <= now)
+				next_tick += interval;
+		}
+	}
+	return EXIT_OK;
+}
+
+int tracer__run(const struct options *o)
+{
+	struct tracer tr = { .o = o };
+	const char *mode = o->cmd ? "launch" : "attach";
+	struct sample s;
+	int err;
+
+	tr.pm.fd = -1;
+	tr.sink = (struct event_sink){ .exec = on_exec, .exit = on_exit_record, .thread = on_thread, .cookie = &tr };
+	tr.live = !o->quiet && isatty(STDOUT_FILENO) && !(o->json_path && !strcmp(o->json_path, "-"));
+	tr.measurements = calloc(MAX_MEASUREMENTS, sizeof(*tr.measurements));
+	ledger__init(&tr.ledger, resolve_vma, &tr);
+	install_signals();
+
+	err = o->cmd ? target__fork(&tr.target, o->cmd) : target__attach(&tr.target, o->pid);
+	if (err)
+		goto cleanup;
+	err = loader__start(&tr.ld, tr.target.pid, o->btf_path, o->verbose, on_record, &tr);
+	if (err)
+		goto cleanup;
+	if (timeline__open(&tr.tl, o->json_path)) {
+		err = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	tr.start_ns = now_ns();
+	if (o->cmd) {
+		err = target__exec_stopped(&tr.target, o->cmd);
+		if (err)
+			goto cleanup;
+		if (seed(&tr)) {
+			err = EXIT_RUNTIME;
+			goto cleanup;
+		}
+		target__resume(&tr.target);
+	} else {
+		if (seed(&tr)) {
+			err = tr.target.exited || target__poll_exit(&tr.target) ? EXIT_USAGE : EXIT_RUNTIME;
+			goto cleanup;
+		}
+		/* The target ran while we read it: one check against the page tables. */
+		tr.ledger.needs_full_reconcile = true;
+	}
+	fill_sample(&tr, &s, false);
+	timeline__meta(&tr.tl, &s, o->interval_s, mode, o->cmd, (uint64_t)time(NULL) * 1000);
+
+	err = run_loop(&tr);
+	if (tr.exit_seen || tr.target.exited)
+		write_exit(&tr);
+	tick(&tr, true);
+	if (tr.est.malformed)
+		fprintf(stderr, "arenatrace: %llu malformed records ignored\n", (unsigned long long)tr.est.malformed);
+	if (!err && tr.tl.failed)
+		err = EXIT_RUNTIME;
+
+cleanup:
+	if (timeline__close(&tr.tl) && !err)
+		err = EXIT_RUNTIME;
+	if (o->cmd && !tr.target.exited && tr.target.go_fd >= 0) {
+		/* Never released: the child sees EOF on its pipe and exits. */
+		target__close(&tr.target);
+		target__poll_exit(&tr.target);
+	}
+	loader__stop(&tr.ld);
+	pagemap__close(&tr.pm);
+	target__close(&tr.target);
+	ledger__free(&tr.ledger);
+	free(tr.measurements);
+	return err;
+}
