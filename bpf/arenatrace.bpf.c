@@ -125,8 +125,33 @@ static __noinline int learn_cpu_offsets(void)
 	return 0;
 }
 
-/* Exact value of one mm RSS counter (in pages): percpu_counter_sum() by hand. */
-static __always_inline __s64 mm_counter_pages(struct mm_struct *mm, int member)
+/*
+ * Shadows of the target's RSS percpu_counters, so each rss_stat event yields the
+ * change its own task made. A percpu_counter is `count` plus one s32 per CPU;
+ * percpu_counter_add() changes this CPU's s32 or, when that would reach the
+ * batch size, folds it into `count` and leaves it 0. So:
+ * - this CPU's s32 is not 0: no fold; the delta is its change since the last event
+ *   on this CPU (exact whatever other CPUs do meanwhile);
+ * - it is 0 (a fold, or an exact cancel): take the exact sum, minus what we have
+ *   reported so far, minus what other CPUs changed and have not reported yet.
+ * A plain global sum per event would mix other threads' concurrent faults into
+ * this one's arena. Shadows are exchanged, so the deltas always add up to the
+ * counter's true movement, even when tasks migrate or folds race.
+ */
+__s64 local_shadow[ARENATRACE_MAX_CPUS][4];
+
+static __always_inline __s32 cpu_local(__u64 counters, __u32 cpu)
+{
+	__s32 local = 0;
+
+	bpf_probe_read_kernel(&local, sizeof(local),
+			      (void *)(counters + cpu_offsets[cpu & (ARENATRACE_MAX_CPUS - 1)]));
+	return local;
+}
+
+/* Exact value of one mm RSS counter (pages), percpu_counter_sum() by hand; also
+ * resets the shadows. Used once per mm, and for folds. */
+static __always_inline __s64 counter_baseline(struct mm_struct *mm, int member)
 {
 	struct percpu_counter *fbc = &mm->rss_stat[member];
 	__s64 sum = BPF_CORE_READ(fbc, count);
@@ -135,21 +160,48 @@ static __always_inline __s64 mm_counter_pages(struct mm_struct *mm, int member)
 	if (!cpu_offsets_ready)
 		learn_cpu_offsets();
 	for (__u32 cpu = 0; cpu < ARENATRACE_MAX_CPUS; cpu++) {
-		__s32 local = 0;
+		__s32 local;
 
 		if (cpu >= nr_cpus)
 			break;
-		bpf_probe_read_kernel(&local, sizeof(local), (void *)(counters + cpu_offsets[cpu]));
+		local = cpu_local(counters, cpu);
+		local_shadow[cpu][member & 3] = local;
 		sum += local;
 	}
 	return sum;
 }
 
+/* The change this event's percpu_counter_add() made (see above). */
+static __always_inline __s64 counter_delta(struct mm_struct *mm, __u32 member,
+					   struct arenatrace_target_state *st)
+{
+	struct percpu_counter *fbc = &mm->rss_stat[member];
+	__u32 cpu = bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1);
+	__u64 counters = (__u64)BPF_CORE_READ(fbc, counters);
+	__s64 local = cpu_local(counters, cpu), old, sum, unreported = 0;
+
+	old = __sync_lock_test_and_set(&local_shadow[cpu][member & 3], local);
+	if (local != 0)
+		return local - old;
+	sum = BPF_CORE_READ(fbc, count);
+	for (__u32 d = 0; d < ARENATRACE_MAX_CPUS; d++) {
+		__s32 l;
+
+		if (d >= nr_cpus)
+			break;
+		l = cpu_local(counters, d);
+		sum += l;
+		if (d != cpu)
+			unreported += l - local_shadow[d][member & 3];
+	}
+	return sum - st->last_pages[member & 3] - unreported;
+}
+
 static __always_inline void take_baseline(struct arenatrace_target_state *st, struct mm_struct *mm)
 {
-	st->last_pages[MM_FILEPAGES] = mm_counter_pages(mm, MM_FILEPAGES);
-	st->last_pages[MM_ANONPAGES] = mm_counter_pages(mm, MM_ANONPAGES);
-	st->last_pages[MM_SHMEMPAGES] = mm_counter_pages(mm, MM_SHMEMPAGES);
+	st->last_pages[MM_FILEPAGES] = counter_baseline(mm, MM_FILEPAGES);
+	st->last_pages[MM_ANONPAGES] = counter_baseline(mm, MM_ANONPAGES);
+	st->last_pages[MM_SHMEMPAGES] = counter_baseline(mm, MM_SHMEMPAGES);
 	st->mm = (__u64)mm;
 	st->baseline_set = 1;
 }
@@ -201,9 +253,13 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	struct arenatrace_target_state *st;
 	struct task_struct *task;
 	struct task_ctx *tc;
-	__s64 now, old, delta;
+	__s64 delta;
 
-	if (member == MM_SWAPENTS || member < 0 || member > MM_SHMEMPAGES)
+	__u32 m = (__u32)member;
+
+	/* Bound the index in the register the verifier will see used. */
+	barrier_var(m);
+	if (m == MM_SWAPENTS || m > MM_SHMEMPAGES)
 		return 0;
 	st = target_state();
 	if (!st || !st->baseline_set || st->mm != (__u64)mm)
@@ -214,19 +270,16 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	if (mm->mm_users.counter == 0)
 		return 0;
 
-	now = mm_counter_pages(mm, member);
-	/* Exchange so concurrent changes on other CPUs telescope: the deltas always sum
-	 * to the counter's true movement even if two events race. */
-	old = __sync_lock_test_and_set(&st->last_pages[member & 3], now);
-	delta = now - old;
+	delta = counter_delta(mm, m, st);
 	if (delta == 0)
 		return 0;
+	__sync_fetch_and_add(&st->last_pages[m & 3], delta);
 
 	task = bpf_get_current_task_btf();
 	if (!is_target() || (task->flags & PF_EXITING)) {
 		/* Reclaim, khugepaged, another process, or the exit teardown. */
 		if (!(task->flags & PF_EXITING))
-			emit_rss(0, delta, member, ARENATRACE_ORIGIN_UNKNOWN);
+			emit_rss(0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
 		return 0;
 	}
 	tc = current_ctx(false);
@@ -235,9 +288,9 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 		return 0;
 	}
 	if (tc && tc->fault_origin)
-		emit_rss(tc->fault_addr, delta, member, tc->fault_origin);
+		emit_rss(tc->fault_addr, delta, m, tc->fault_origin);
 	else
-		emit_rss(0, delta, member, ARENATRACE_ORIGIN_UNKNOWN);
+		emit_rss(0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
 	return 0;
 }
 
