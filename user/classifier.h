@@ -21,6 +21,13 @@ struct arena_kind {
 	/* A provisional kind's arenas are re-examined when their shape changes
 	 * (mprotect, trims) as long as nothing was faulted in. Only anon is. */
 	bool provisional;
+	/* When a region's key matches a live arena's: */
+	enum arena_join {
+		JOIN_ADJACENT = 0, /* join if adjacent (keys derived from an address, e.g. a
+				    * glibc heap's block or a thread stack's guard) */
+		JOIN_BY_KEY,       /* join wherever it is (a file, the brk heap) */
+		JOIN_NEVER,        /* keyed on its own start: a new mapping there is new */
+	} join;
 };
 
 /* Picks the kind and key for a region; never fails (anon catches everything). */

@@ -296,13 +296,44 @@ static void merge_range(struct ledger *l, uint64_t start, uint64_t end)
 	}
 }
 
+static bool arena_touches(const struct ledger *l, const struct arena *a, const struct region *r)
+{
+	const struct region *below = r->start ? ledger__region_at(l, r->start - 1) : NULL;
+	const struct region *above = ledger__region_at(l, r->end);
+
+	return (below && below->arena == a) || (above && above->arena == a);
+}
+
+/* The arena a freshly classified region joins when its key matches a live arena's
+ * (see enum arena_join). A new mapping at the address an older arena was keyed on
+ * (moved away by mremap, or trimmed) starts an arena of its own, "key#2". */
+static struct arena *arena_for(struct ledger *l, const struct arena_kind *k, const char *key,
+			       const struct region *r)
+{
+	char id[ARENA_KEY_LEN + 64];
+	struct arena *a;
+
+	snprintf(id, sizeof(id), "%s:%s", k->name, key);
+	a = ledger__find_arena(l, id);
+	if (!a || k->join == JOIN_BY_KEY || (k->join == JOIN_ADJACENT && arena_touches(l, a, r)))
+		return arena_get(l, k, key);
+	for (unsigned n = 2;; n++) {
+		char alt[ARENA_KEY_LEN + 16];
+
+		snprintf(alt, sizeof(alt), "%s#%u", key, n);
+		snprintf(id, sizeof(id), "%s:%s", k->name, alt);
+		if (!ledger__find_arena(l, id))
+			return arena_get(l, k, alt);
+	}
+}
+
 static void classify_at(struct ledger *l, size_t i)
 {
 	char key[ARENA_KEY_LEN];
 	const struct arena_kind *k;
 
 	k = classifier__classify(&l->regions[i], l, key, sizeof(key));
-	arena_attach(arena_get(l, k, key), &l->regions[i]);
+	arena_attach(arena_for(l, k, key, &l->regions[i]), &l->regions[i]);
 }
 
 /* ---- attribution ------------------------------------------------------------- */
@@ -358,6 +389,8 @@ static void distribute(struct ledger *l, uint64_t start, uint64_t end, int64_t d
 
 void ledger__unattributed(struct ledger *l, int64_t delta_pages)
 {
+	if (!delta_pages)
+		return;
 	l->unattributed_pages += delta_pages;
 	l->needs_full_reconcile = true;
 }
@@ -679,10 +712,12 @@ void ledger__fault(struct ledger *l, uint64_t addr, int64_t delta_pages)
 	if (!r && l->resolve) {
 		struct region vma = {0};
 
-		if (l->resolve(l->resolve_cookie, addr, &vma) && vma.start <= addr && addr < vma.end) {
-			learn_vma(l, &vma);
+		if (l->resolve(l->resolve_cookie, addr, &vma)) {
+			if (vma.start <= addr && addr < vma.end) {
+				learn_vma(l, &vma);
+				r = ledger__region_at(l, addr);
+			}
 			free(vma.path);
-			r = ledger__region_at(l, addr);
 		}
 	}
 	if (!r) {

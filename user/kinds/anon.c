@@ -13,4 +13,4 @@ static bool claim(const struct region *r, const struct ledger *l, char *key, siz
 	return true;
 }
 
-const struct arena_kind kind_anon = { .name = "anon", .claim = claim, .provisional = true };
+const struct arena_kind kind_anon = { .name = "anon", .claim = claim, .provisional = true, .join = JOIN_NEVER };

@@ -11,4 +11,4 @@ static bool claim(const struct region *r, const struct ledger *l, char *key, siz
 	return true;
 }
 
-const struct arena_kind kind_file = { .name = "file", .claim = claim };
+const struct arena_kind kind_file = { .name = "file", .claim = claim, .join = JOIN_BY_KEY };

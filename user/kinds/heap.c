@@ -13,4 +13,4 @@ static bool claim(const struct region *r, const struct ledger *l, char *key, siz
 	return false;
 }
 
-const struct arena_kind kind_heap = { .name = "heap", .claim = claim };
+const struct arena_kind kind_heap = { .name = "heap", .claim = claim, .join = JOIN_BY_KEY };

@@ -12,4 +12,4 @@ static bool claim(const struct region *r, const struct ledger *l, char *key, siz
 	return false;
 }
 
-const struct arena_kind kind_stack = { .name = "stack", .claim = claim };
+const struct arena_kind kind_stack = { .name = "stack", .claim = claim, .join = JOIN_BY_KEY };
