@@ -60,7 +60,13 @@ struct task_ctx {
 	__u32 sys;            /* enum arenatrace_syscall while inside a tracked syscall */
 	__u64 args[6];
 	__s64 sys_delta;
+	/* The open fault run (see struct arenatrace_run_record). */
+	__u64 run_block, run_lo, run_hi;
+	__s64 run_delta;
+	__u32 run_faults, run_origin;
 };
+
+#define RUN_BLOCK_SHIFT 21
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -247,6 +253,56 @@ static __always_inline void emit_rss(__u64 addr, __s64 delta, __u32 member, __u3
 	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 }
 
+/* Sends the thread's open fault run, if any. */
+static __always_inline void run_flush(struct task_ctx *tc)
+{
+	struct arenatrace_run_record *r;
+
+	if (!tc->run_faults)
+		return;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(ARENATRACE_STAT_LOST);
+	} else {
+		r->type = ARENATRACE_REC_FAULT_RUN;
+		r->tid = (__u32)bpf_get_current_pid_tgid();
+		r->ts_ns = bpf_ktime_get_ns();
+		r->lo = tc->run_lo;
+		r->hi = tc->run_hi;
+		r->delta_pages = tc->run_delta;
+		r->faults = tc->run_faults;
+		r->origin = tc->run_origin;
+		bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+		stat_inc(ARENATRACE_STAT_RUNS);
+	}
+	tc->run_faults = 0;
+	tc->run_delta = 0;
+}
+
+/* Adds one fault's RSS change to the thread's run; a fault in another 2 MiB block
+ * sends the run first. One record per block instead of one per fault is what
+ * keeps a fault-bound target at its untraced speed. */
+static __always_inline void run_add(struct task_ctx *tc, __u64 addr, __s64 delta, __u32 origin)
+{
+	__u64 page = addr & ~4095ULL, block = addr >> RUN_BLOCK_SHIFT;
+
+	if (tc->run_faults && block != tc->run_block)
+		run_flush(tc);
+	if (!tc->run_faults) {
+		tc->run_block = block;
+		tc->run_lo = page;
+		tc->run_hi = page + 4096;
+		tc->run_origin = origin;
+	} else {
+		if (page < tc->run_lo)
+			tc->run_lo = page;
+		if (page + 4096 > tc->run_hi)
+			tc->run_hi = page + 4096;
+	}
+	tc->run_delta += delta;
+	tc->run_faults++;
+}
+
 SEC("tp_btf/rss_stat")
 int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 {
@@ -288,7 +344,7 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 		return 0;
 	}
 	if (tc && tc->fault_origin)
-		emit_rss(tc->fault_addr, delta, m, tc->fault_origin);
+		run_add(tc, tc->fault_addr, delta, tc->fault_origin);
 	else
 		emit_rss(0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
 	return 0;
@@ -357,6 +413,8 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 	tc = current_ctx(sys != 0);
 	if (!tc)
 		return 0;
+	/* Faults before the syscall reach user space before its record. */
+	run_flush(tc);
 	tc->fault_origin = 0;
 	tc->sys = sys;
 	if (!sys)
@@ -455,7 +513,14 @@ static __always_inline void emit_task(__u32 type, __u32 tid, __s32 code)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 {
-	if (!is_target() || !group_dead)
+	struct task_ctx *tc;
+
+	if (!is_target())
+		return 0;
+	tc = current_ctx(false);
+	if (tc)
+		run_flush(tc);
+	if (!group_dead)
 		return 0;
 	emit_task(ARENATRACE_REC_EXIT, p->pid, p->exit_code);
 	return 0;
@@ -467,5 +532,21 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	if (!is_target() || child->tgid != target_tgid)
 		return 0;
 	emit_task(ARENATRACE_REC_THREAD, child->pid, 0);
+	return 0;
+}
+
+/* A thread leaving the CPU sends its open run, so the timeline stays current
+ * while it sleeps. Runs for every context switch on the system: the test on
+ * prev's tgid comes first. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct task_ctx *tc;
+
+	if (prev->tgid != target_tgid)
+		return 0;
+	tc = bpf_task_storage_get(&task_ctxs, prev, 0, 0);
+	if (tc)
+		run_flush(tc);
 	return 0;
 }

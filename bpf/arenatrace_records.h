@@ -23,6 +23,7 @@ enum arenatrace_record_type {
 	ARENATRACE_REC_EXEC = 3,    /* the target exec'd: new mm */
 	ARENATRACE_REC_EXIT = 4,    /* the target's thread group is dead */
 	ARENATRACE_REC_THREAD = 5,  /* a thread was created in the target */
+	ARENATRACE_REC_FAULT_RUN = 6, /* RSS made resident by a thread's faults in one 2 MiB block */
 };
 
 /* Where an RSS change happened, as far as the kernel side could tell. */
@@ -54,6 +55,24 @@ struct arenatrace_rss_record {
 };
 _Static_assert(sizeof(struct arenatrace_rss_record) == 40, "rss record size");
 _Static_assert(__builtin_offsetof(struct arenatrace_rss_record, delta_pages) == 24, "rss delta");
+
+/*
+ * A thread's consecutive faults in one 2 MiB-aligned block, summed in the kernel
+ * and sent once: when the thread faults elsewhere, enters a syscall, is switched
+ * out or exits. [lo, hi) spans the faulting addresses (fault-around and THP may
+ * map pages around them, inside the same mapping).
+ */
+struct arenatrace_run_record {
+	__u32 type;         /* ARENATRACE_REC_FAULT_RUN */
+	__u32 tid;
+	__u64 ts_ns;        /* when the run was sent */
+	__u64 lo, hi;
+	__s64 delta_pages;  /* summed RSS change (file+anon+shmem) */
+	__u32 faults;       /* rss_stat events summed */
+	__u32 origin;       /* enum arenatrace_rss_origin of the first fault */
+};
+_Static_assert(sizeof(struct arenatrace_run_record) == 48, "run record size");
+_Static_assert(__builtin_offsetof(struct arenatrace_run_record, delta_pages) == 32, "run delta");
 
 struct arenatrace_syscall_record {
 	__u32 type;          /* ARENATRACE_REC_SYSCALL */
@@ -99,6 +118,7 @@ enum arenatrace_stat {
 	ARENATRACE_STAT_RSS_EVENTS,      /* rss_stat hits for the target's mm */
 	ARENATRACE_STAT_FAULTS,          /* user page faults of the target */
 	ARENATRACE_STAT_SYSCALLS,        /* tracked syscalls of the target */
+	ARENATRACE_STAT_RUNS,            /* fault runs sent */
 	ARENATRACE_STAT_NR,
 };
 

@@ -108,6 +108,15 @@ void events__apply(struct ledger *l, pid_t pid, uint64_t seed_ns, const void *da
 		else
 			ledger__fault(l, hdr->addr, hdr->delta_pages);
 		return;
+	case ARENATRACE_REC_FAULT_RUN: {
+		const struct arenatrace_run_record *r = data;
+
+		if (len < sizeof(*r))
+			break;
+		st->rss++;
+		ledger__fault_run(l, r->lo, r->hi, r->delta_pages);
+		return;
+	}
 	case ARENATRACE_REC_SYSCALL:
 		if (len < sizeof(struct arenatrace_syscall_record))
 			break;

@@ -726,3 +726,22 @@ void ledger__fault(struct ledger *l, uint64_t addr, int64_t delta_pages)
 	}
 	arena_apply(l, r->arena, delta_pages);
 }
+
+void ledger__fault_run(struct ledger *l, uint64_t lo, uint64_t hi, int64_t delta_pages)
+{
+	const struct region *first = ledger__region_at(l, lo);
+
+	/* Usually all in one mapping: exact. Learn unknown mappings at either end
+	 * first, then let distribute() share what spans several arenas. */
+	if (!first || first->end < hi) {
+		ledger__fault(l, lo, 0);
+		if (hi - 4096 != lo)
+			ledger__fault(l, hi - 4096, 0);
+		first = ledger__region_at(l, lo);
+	}
+	if (first && first->end >= hi) {
+		arena_apply(l, first->arena, delta_pages);
+		return;
+	}
+	distribute(l, lo, hi, delta_pages);
+}

@@ -70,6 +70,8 @@ void ledger__brk(struct ledger *l, uint64_t new_brk, int64_t delta_pages);
 void ledger__range_delta(struct ledger *l, uint64_t start, uint64_t end, int64_t delta_pages);
 /* A fault (or kernel access) at addr changed RSS by delta_pages. */
 void ledger__fault(struct ledger *l, uint64_t addr, int64_t delta_pages);
+/* A run of faults with addresses in [lo, hi) changed RSS by delta_pages. */
+void ledger__fault_run(struct ledger *l, uint64_t lo, uint64_t hi, int64_t delta_pages);
 /* RSS changed and nobody can say where (reclaim, another task). */
 void ledger__unattributed(struct ledger *l, int64_t delta_pages);
 
