@@ -1,6 +1,8 @@
 # arenatrace build. `make` builds build/arenatrace; `make test` runs every test;
 # `make demo` traces the bundled retention workload. V=1 shows full commands.
 .DELETE_ON_ERROR:
+# BPF objects are intermediate to the skeletons; keep them (and rebuild nothing twice).
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 CLANG   ?= clang
@@ -33,6 +35,8 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OBJ)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(OBJ)/%.skel.h,$(BPF_SRCS))
 
 USER_SRCS := $(wildcard user/*.c user/kinds/*.c)
+BENCH_SRCS := $(filter-out tests/bench/floor.c,$(wildcard tests/bench/*.c))
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS)) $(BUILD)/bench/floor
 USER_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(USER_SRCS))
 # Everything but main.o, linked into the unit tests too.
 LIB_OBJS  := $(filter-out $(OBJ)/user/main.o,$(USER_OBJS))
@@ -46,7 +50,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 DEPS_STAMP := $(BUILD)/.deps-core
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
 
-.PHONY: all deps test-deps test unit integration demo clean vmlinux workloads
+.PHONY: all deps test-deps test unit integration demo bench clean vmlinux workloads
 
 all: $(BUILD)/arenatrace
 
@@ -94,6 +98,21 @@ $(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS) | $(TEST_DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
+
+$(BUILD)/bench/floor: tests/bench/floor.c $(OBJ)/floor.skel.h | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: tests/bench/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -Wall -pthread $< -o $@
+
+# Speed and memory goals: interleaved runs against the untraced workload.
+bench: $(BUILD)/arenatrace $(BENCH_BINS) | $(TEST_DEPS_STAMP)
+	$(Q)scripts/install-deps.sh bench
+	$(Q)$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
 
 unit: $(UNIT_TESTS)
 	$(Q)set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done

@@ -64,6 +64,7 @@ struct task_ctx {
 	__u64 run_block, run_lo, run_hi;
 	__s64 run_delta;
 	__u32 run_faults, run_origin;
+	__u32 sys_flags;
 };
 
 #define RUN_BLOCK_SHIFT 21
@@ -179,7 +180,7 @@ static __always_inline __s64 counter_baseline(struct mm_struct *mm, int member)
 
 /* The change this event's percpu_counter_add() made (see above). */
 static __always_inline __s64 counter_delta(struct mm_struct *mm, __u32 member,
-					   struct arenatrace_target_state *st)
+					   struct arenatrace_target_state *st, bool *uncertain)
 {
 	struct percpu_counter *fbc = &mm->rss_stat[member];
 	__u32 cpu = bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1);
@@ -197,8 +198,15 @@ static __always_inline __s64 counter_delta(struct mm_struct *mm, __u32 member,
 			break;
 		l = cpu_local(counters, d);
 		sum += l;
-		if (d != cpu)
-			unreported += l - local_shadow[d][member & 3];
+		if (d != cpu) {
+			__s64 shadow = local_shadow[d][member & 3];
+
+			unreported += l - shadow;
+			/* Another CPU folded (or cancelled) and has not reported: its
+			 * part of count cannot be told from ours. */
+			if (l == 0 && shadow != 0)
+				*uncertain = true;
+		}
 	}
 	return sum - st->last_pages[member & 3] - unreported;
 }
@@ -294,6 +302,7 @@ static __always_inline void run_add(struct task_ctx *tc, __u64 addr, __s64 delta
 		tc->run_hi = page + 4096;
 		tc->run_origin = origin;
 	} else {
+		tc->run_origin |= origin & ARENATRACE_UNCERTAIN;
 		if (page < tc->run_lo)
 			tc->run_lo = page;
 		if (page + 4096 > tc->run_hi)
@@ -309,6 +318,7 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	struct arenatrace_target_state *st;
 	struct task_struct *task;
 	struct task_ctx *tc;
+	bool uncertain = false;
 	__s64 delta;
 
 	__u32 m = (__u32)member;
@@ -326,7 +336,7 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	if (mm->mm_users.counter == 0)
 		return 0;
 
-	delta = counter_delta(mm, m, st);
+	delta = counter_delta(mm, m, st, &uncertain);
 	if (delta == 0)
 		return 0;
 	__sync_fetch_and_add(&st->last_pages[m & 3], delta);
@@ -341,10 +351,15 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	tc = current_ctx(false);
 	if (tc && tc->sys) {
 		tc->sys_delta += delta;
+		if (uncertain)
+			tc->sys_flags |= ARENATRACE_UNCERTAIN;
 		return 0;
 	}
 	if (tc && tc->fault_origin)
-		run_add(tc, tc->fault_addr, delta, tc->fault_origin);
+		/* Faults only ever add pages: a fault that lost pages had them taken by
+		 * a racing event (migration between counter update and tracepoint). */
+		run_add(tc, tc->fault_addr, delta,
+			tc->fault_origin | (uncertain || delta <= 0 ? ARENATRACE_UNCERTAIN : 0));
 	else
 		emit_rss(0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
 	return 0;
@@ -420,6 +435,7 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 	if (!sys)
 		return 0;
 	tc->sys_delta = 0;
+	tc->sys_flags = 0;
 	tc->args[0] = regs->di;
 	tc->args[1] = regs->si;
 	tc->args[2] = regs->dx;
@@ -454,7 +470,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	r->tid = (__u32)bpf_get_current_pid_tgid();
 	r->ts_ns = bpf_ktime_get_ns();
 	r->sys = tc->sys;
-	r->pad = 0;
+	r->flags = tc->sys_flags;
 	for (int i = 0; i < 6; i++)
 		r->args[i] = tc->args[i];
 	r->ret = ret;
@@ -462,6 +478,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 	tc->sys = 0;
 	tc->sys_delta = 0;
+	tc->sys_flags = 0;
 	return 0;
 }
 

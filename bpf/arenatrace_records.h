@@ -44,6 +44,14 @@ enum arenatrace_syscall {
 	ARENATRACE_SYS_MLOCK = 7,
 };
 
+/*
+ * Set on a record whose delta may hold another thread's concurrent change (two
+ * CPUs folding their per-CPU RSS counts at once, or a task migrating between the
+ * counter update and the tracepoint). Totals stay exact; user space re-reads the
+ * page tables to place the pages (reported as drift).
+ */
+#define ARENATRACE_UNCERTAIN 0x100
+
 struct arenatrace_rss_record {
 	__u32 type;         /* ARENATRACE_REC_RSS */
 	__u32 tid;
@@ -69,7 +77,7 @@ struct arenatrace_run_record {
 	__u64 lo, hi;
 	__s64 delta_pages;  /* summed RSS change (file+anon+shmem) */
 	__u32 faults;       /* rss_stat events summed */
-	__u32 origin;       /* enum arenatrace_rss_origin of the first fault */
+	__u32 origin;       /* enum arenatrace_rss_origin of the first fault, | ARENATRACE_UNCERTAIN */
 };
 _Static_assert(sizeof(struct arenatrace_run_record) == 48, "run record size");
 _Static_assert(__builtin_offsetof(struct arenatrace_run_record, delta_pages) == 32, "run delta");
@@ -79,7 +87,7 @@ struct arenatrace_syscall_record {
 	__u32 tid;
 	__u64 ts_ns;         /* at syscall exit */
 	__u32 sys;           /* enum arenatrace_syscall */
-	__u32 pad;
+	__u32 flags;         /* ARENATRACE_UNCERTAIN */
 	__u64 args[6];
 	__s64 ret;
 	__s64 delta_pages;   /* RSS change (file+anon+shmem) made inside the syscall */

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages arenatrace needs, only those missing.
-# Usage: scripts/install-deps.sh [core|test|all]   (default: core)
+# Usage: scripts/install-deps.sh [core|test|bench|all]   (default: core)
 set -euo pipefail
 
 core_pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc)
 test_pkgs=(libcmocka-dev python3 python3-pytest util-linux)
+# Peers `make bench` compares against.
+bench_pkgs=(bpftrace heaptrack)
 
 case "${1:-core}" in
   core) want=("${core_pkgs[@]}") ;;
-  test|all) want=("${core_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [core|test|all]" >&2; exit 2 ;;
+  test) want=("${core_pkgs[@]}" "${test_pkgs[@]}") ;;
+  bench) want=("${bench_pkgs[@]}") ;;
+  all) want=("${core_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [core|test|bench|all]" >&2; exit 2 ;;
 esac
 
 missing=()

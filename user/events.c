@@ -103,7 +103,7 @@ void events__apply(struct ledger *l, pid_t pid, uint64_t seed_ns, const void *da
 		if (len < sizeof(struct arenatrace_rss_record))
 			break;
 		st->rss++;
-		if (hdr->origin == ARENATRACE_ORIGIN_UNKNOWN)
+		if ((hdr->origin & 0xff) == ARENATRACE_ORIGIN_UNKNOWN)
 			ledger__unattributed(l, hdr->delta_pages);
 		else
 			ledger__fault(l, hdr->addr, hdr->delta_pages);
@@ -115,6 +115,8 @@ void events__apply(struct ledger *l, pid_t pid, uint64_t seed_ns, const void *da
 			break;
 		st->rss++;
 		ledger__fault_run(l, r->lo, r->hi, r->delta_pages);
+		if (r->origin & ARENATRACE_UNCERTAIN)
+			ledger__suspect(l);
 		return;
 	}
 	case ARENATRACE_REC_SYSCALL:
@@ -122,6 +124,8 @@ void events__apply(struct ledger *l, pid_t pid, uint64_t seed_ns, const void *da
 			break;
 		st->syscalls++;
 		apply_syscall(l, pid, data);
+		if (((const struct arenatrace_syscall_record *)data)->flags & ARENATRACE_UNCERTAIN)
+			ledger__suspect(l);
 		return;
 	case ARENATRACE_REC_EXEC: {
 		const struct arenatrace_exec_record *e = data;

@@ -171,6 +171,12 @@ static void arena_apply(struct ledger *l, struct arena *a, int64_t delta)
 	a->last_change_ns = l->now_ns;
 }
 
+void ledger__suspect(struct ledger *l)
+{
+	l->suspect_events++;
+	l->needs_full_reconcile = true;
+}
+
 void ledger__correct(struct ledger *l, struct arena *a, int64_t pages)
 {
 	int64_t diff = pages - a->resident_pages;

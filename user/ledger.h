@@ -43,6 +43,7 @@ struct ledger {
 	int64_t unattributed_pages;    /* changes no region could take (cumulative) */
 	uint64_t drift_pages;          /* pages corrected by reconciliation (cumulative) */
 	bool needs_full_reconcile;
+	uint64_t suspect_events;       /* records flagged uncertain by the BPF side */
 	uint64_t now_ns;               /* timestamp of the event being applied */
 	ledger_resolve_fn resolve;
 	void *resolve_cookie;
@@ -74,6 +75,10 @@ void ledger__fault(struct ledger *l, uint64_t addr, int64_t delta_pages);
 void ledger__fault_run(struct ledger *l, uint64_t lo, uint64_t hi, int64_t delta_pages);
 /* RSS changed and nobody can say where (reclaim, another task). */
 void ledger__unattributed(struct ledger *l, int64_t delta_pages);
+
+/* An event's delta may hold another thread's change (the BPF side said so):
+ * the totals are right, the split between arenas may not be. */
+void ledger__suspect(struct ledger *l);
 
 /* Reconciliation: the kernel says the arena holds `pages`; counts the drift. */
 void ledger__correct(struct ledger *l, struct arena *a, int64_t pages);
