@@ -36,7 +36,7 @@ __u32 cpu_offsets_ready;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 32 << 20);
+	__uint(max_entries, 8 << 20); /* mapped twice into the reader: 16 MiB of its RSS */
 } events SEC(".maps");
 
 struct {
@@ -62,12 +62,13 @@ struct task_ctx {
 	__s64 sys_delta;
 	/* The open fault run (see struct arenatrace_run_record). */
 	__u64 run_block, run_lo, run_hi;
-	__s64 run_delta;
-	__u32 run_faults, run_origin;
+	__u64 run_added, run_removed, run_first_ns;
+	__u32 run_events, run_origin;
 	__u32 sys_flags;
 };
 
 #define RUN_BLOCK_SHIFT 21
+#define RUN_MAX_AGE_NS (10 * 1000 * 1000ULL)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -75,8 +76,6 @@ struct {
 	__type(key, int);
 	__type(value, struct task_ctx);
 } task_ctxs SEC(".maps");
-
-#define PF_EXITING 0x00000004
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -138,14 +137,17 @@ static __noinline int learn_cpu_offsets(void)
  * percpu_counter_add() changes this CPU's s32 or, when that would reach the
  * batch size, folds it into `count` and leaves it 0. So:
  * - this CPU's s32 is not 0: no fold; the delta is its change since the last event
- *   on this CPU (exact whatever other CPUs do meanwhile);
- * - it is 0 (a fold, or an exact cancel): take the exact sum, minus what we have
- *   reported so far, minus what other CPUs changed and have not reported yet.
- * A plain global sum per event would mix other threads' concurrent faults into
- * this one's arena. Shadows are exchanged, so the deltas always add up to the
- * counter's true movement, even when tasks migrate or folds race.
+ *   on this CPU, exact whatever other CPUs do meanwhile;
+ * - it is 0 (a fold, or an exact cancel): the delta is the change of `count` since
+ *   the last fold we saw, minus what this CPU's s32 held.
+ * Every shadow is exchanged, so the deltas always add up to the counter's true
+ * movement. Only two folds on two CPUs at the same moment mix (the first to report
+ * takes both): seen when another CPU's s32 is 0 but its shadow is not, and flagged
+ * ARENATRACE_UNCERTAIN. A sum over all CPUs per event would be slower and mix
+ * every concurrent change, not just folds.
  */
 __s64 local_shadow[ARENATRACE_MAX_CPUS][4];
+__s64 count_shadow[4];
 
 static __always_inline __s32 cpu_local(__u64 counters, __u32 cpu)
 {
@@ -157,15 +159,16 @@ static __always_inline __s32 cpu_local(__u64 counters, __u32 cpu)
 }
 
 /* Exact value of one mm RSS counter (pages), percpu_counter_sum() by hand; also
- * resets the shadows. Used once per mm, and for folds. */
+ * resets the shadows. Used once per mm. */
 static __always_inline __s64 counter_baseline(struct mm_struct *mm, int member)
 {
 	struct percpu_counter *fbc = &mm->rss_stat[member];
-	__s64 sum = BPF_CORE_READ(fbc, count);
+	__s64 count = BPF_CORE_READ(fbc, count), sum = count;
 	__u64 counters = (__u64)BPF_CORE_READ(fbc, counters);
 
 	if (!cpu_offsets_ready)
 		learn_cpu_offsets();
+	count_shadow[member & 3] = count;
 	for (__u32 cpu = 0; cpu < ARENATRACE_MAX_CPUS; cpu++) {
 		__s32 local;
 
@@ -179,36 +182,25 @@ static __always_inline __s64 counter_baseline(struct mm_struct *mm, int member)
 }
 
 /* The change this event's percpu_counter_add() made (see above). */
-static __always_inline __s64 counter_delta(struct mm_struct *mm, __u32 member,
-					   struct arenatrace_target_state *st, bool *uncertain)
+static __always_inline __s64 counter_delta(struct mm_struct *mm, __u32 member, bool *uncertain)
 {
 	struct percpu_counter *fbc = &mm->rss_stat[member];
 	__u32 cpu = bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1);
 	__u64 counters = (__u64)BPF_CORE_READ(fbc, counters);
-	__s64 local = cpu_local(counters, cpu), old, sum, unreported = 0;
+	__s64 local = cpu_local(counters, cpu), old_local, count, old_count;
 
-	old = __sync_lock_test_and_set(&local_shadow[cpu][member & 3], local);
+	old_local = __sync_lock_test_and_set(&local_shadow[cpu][member & 3], local);
 	if (local != 0)
-		return local - old;
-	sum = BPF_CORE_READ(fbc, count);
+		return local - old_local;
+	count = BPF_CORE_READ(fbc, count);
+	old_count = __sync_lock_test_and_set(&count_shadow[member & 3], count);
 	for (__u32 d = 0; d < ARENATRACE_MAX_CPUS; d++) {
-		__s32 l;
-
 		if (d >= nr_cpus)
 			break;
-		l = cpu_local(counters, d);
-		sum += l;
-		if (d != cpu) {
-			__s64 shadow = local_shadow[d][member & 3];
-
-			unreported += l - shadow;
-			/* Another CPU folded (or cancelled) and has not reported: its
-			 * part of count cannot be told from ours. */
-			if (l == 0 && shadow != 0)
-				*uncertain = true;
-		}
+		if (d != cpu && local_shadow[d][member & 3] != 0 && cpu_local(counters, d) == 0)
+			*uncertain = true;
 	}
-	return sum - st->last_pages[member & 3] - unreported;
+	return (count - old_count) - old_local;
 }
 
 static __always_inline void take_baseline(struct arenatrace_target_state *st, struct mm_struct *mm)
@@ -261,12 +253,12 @@ static __always_inline void emit_rss(__u64 addr, __s64 delta, __u32 member, __u3
 	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 }
 
-/* Sends the thread's open fault run, if any. */
+/* Sends the thread's open run, if any. */
 static __always_inline void run_flush(struct task_ctx *tc)
 {
 	struct arenatrace_run_record *r;
 
-	if (!tc->run_faults)
+	if (!tc->run_events)
 		return;
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
@@ -277,46 +269,54 @@ static __always_inline void run_flush(struct task_ctx *tc)
 		r->ts_ns = bpf_ktime_get_ns();
 		r->lo = tc->run_lo;
 		r->hi = tc->run_hi;
-		r->delta_pages = tc->run_delta;
-		r->faults = tc->run_faults;
+		r->first_ns = tc->run_first_ns;
+		r->added_pages = tc->run_added;
+		r->removed_pages = tc->run_removed;
+		r->events = tc->run_events;
 		r->origin = tc->run_origin;
 		bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 		stat_inc(ARENATRACE_STAT_RUNS);
 	}
-	tc->run_faults = 0;
-	tc->run_delta = 0;
+	tc->run_events = 0;
+	tc->run_added = 0;
+	tc->run_removed = 0;
 }
 
-/* Adds one fault's RSS change to the thread's run; a fault in another 2 MiB block
+/* Adds an RSS change on [lo, hi) to the thread's run; work in another 2 MiB block
  * sends the run first. One record per block instead of one per fault is what
  * keeps a fault-bound target at its untraced speed. */
-static __always_inline void run_add(struct task_ctx *tc, __u64 addr, __s64 delta, __u32 origin)
+static __always_inline void run_add(struct task_ctx *tc, __u64 lo, __u64 hi, __s64 delta, __u32 origin)
 {
-	__u64 page = addr & ~4095ULL, block = addr >> RUN_BLOCK_SHIFT;
+	__u64 block = lo >> RUN_BLOCK_SHIFT, now = bpf_ktime_get_ns();
 
-	if (tc->run_faults && block != tc->run_block)
+	lo &= ~4095ULL;
+	/* Also bounded in time, so a thread busy in one block stays visible. */
+	if (tc->run_events && (block != tc->run_block || now - tc->run_first_ns > RUN_MAX_AGE_NS))
 		run_flush(tc);
-	if (!tc->run_faults) {
+	if (!tc->run_events) {
 		tc->run_block = block;
-		tc->run_lo = page;
-		tc->run_hi = page + 4096;
+		tc->run_lo = lo;
+		tc->run_hi = hi;
 		tc->run_origin = origin;
+		tc->run_first_ns = now;
 	} else {
 		tc->run_origin |= origin & ARENATRACE_UNCERTAIN;
-		if (page < tc->run_lo)
-			tc->run_lo = page;
-		if (page + 4096 > tc->run_hi)
-			tc->run_hi = page + 4096;
+		if (lo < tc->run_lo)
+			tc->run_lo = lo;
+		if (hi > tc->run_hi)
+			tc->run_hi = hi;
 	}
-	tc->run_delta += delta;
-	tc->run_faults++;
+	if (delta > 0)
+		tc->run_added += delta;
+	else
+		tc->run_removed += -delta;
+	tc->run_events++;
 }
 
 SEC("tp_btf/rss_stat")
 int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 {
 	struct arenatrace_target_state *st;
-	struct task_struct *task;
 	struct task_ctx *tc;
 	bool uncertain = false;
 	__s64 delta;
@@ -336,16 +336,14 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	if (mm->mm_users.counter == 0)
 		return 0;
 
-	delta = counter_delta(mm, m, st, &uncertain);
+	delta = counter_delta(mm, m, &uncertain);
 	if (delta == 0)
 		return 0;
 	__sync_fetch_and_add(&st->last_pages[m & 3], delta);
 
-	task = bpf_get_current_task_btf();
-	if (!is_target() || (task->flags & PF_EXITING)) {
-		/* Reclaim, khugepaged, another process, or the exit teardown. */
-		if (!(task->flags & PF_EXITING))
-			emit_rss(0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
+	if (!is_target()) {
+		/* Reclaim, khugepaged, another process writing our memory. */
+		emit_rss(0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
 		return 0;
 	}
 	tc = current_ctx(false);
@@ -358,7 +356,7 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	if (tc && tc->fault_origin)
 		/* Faults only ever add pages: a fault that lost pages had them taken by
 		 * a racing event (migration between counter update and tracepoint). */
-		run_add(tc, tc->fault_addr, delta,
+		run_add(tc, tc->fault_addr, (tc->fault_addr & ~4095ULL) + 4096, delta,
 			tc->fault_origin | (uncertain || delta <= 0 ? ARENATRACE_UNCERTAIN : 0));
 	else
 		emit_rss(0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
@@ -428,8 +426,9 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 	tc = current_ctx(sys != 0);
 	if (!tc)
 		return 0;
-	/* Faults before the syscall reach user space before its record. */
-	run_flush(tc);
+	/* Faults before a mapping change reach user space before its record. */
+	if (sys && sys != ARENATRACE_SYS_MADVISE && sys != ARENATRACE_SYS_MLOCK)
+		run_flush(tc);
 	tc->fault_origin = 0;
 	tc->sys = sys;
 	if (!sys)
@@ -460,6 +459,19 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	if (!tc->sys)
 		return 0;
 	stat_inc(ARENATRACE_STAT_SYSCALLS);
+	if (tc->sys == ARENATRACE_SYS_MADVISE || tc->sys == ARENATRACE_SYS_MLOCK) {
+		/* Residency only, no mapping changes: joins the thread's run, which is
+		 * sent now so another thread's later munmap cannot overtake it. */
+		if (tc->sys_delta) {
+			run_add(tc, tc->args[0], tc->args[0] + tc->args[1], tc->sys_delta,
+				ARENATRACE_ORIGIN_SYSCALL | tc->sys_flags);
+			run_flush(tc);
+		}
+		tc->sys = 0;
+		tc->sys_delta = 0;
+		tc->sys_flags = 0;
+		return 0;
+	}
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		stat_inc(ARENATRACE_STAT_LOST);

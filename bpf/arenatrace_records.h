@@ -31,6 +31,7 @@ enum arenatrace_rss_origin {
 	ARENATRACE_ORIGIN_USER_FAULT = 1,   /* after exceptions:page_fault_user at addr */
 	ARENATRACE_ORIGIN_KERNEL_FAULT = 2, /* kernel touched a user address (copy_to_user) */
 	ARENATRACE_ORIGIN_UNKNOWN = 3,      /* no address: reclaim, other task, untracked syscall */
+	ARENATRACE_ORIGIN_SYSCALL = 4,      /* madvise or mlock on a range */
 };
 
 /* Syscalls whose range and result the ledger needs. */
@@ -65,22 +66,26 @@ _Static_assert(sizeof(struct arenatrace_rss_record) == 40, "rss record size");
 _Static_assert(__builtin_offsetof(struct arenatrace_rss_record, delta_pages) == 24, "rss delta");
 
 /*
- * A thread's consecutive faults in one 2 MiB-aligned block, summed in the kernel
- * and sent once: when the thread faults elsewhere, enters a syscall, is switched
- * out or exits. [lo, hi) spans the faulting addresses (fault-around and THP may
- * map pages around them, inside the same mapping).
+ * What one thread made resident or released in one 2 MiB-aligned block, summed in
+ * the kernel and sent once: when the thread works in another block, enters a
+ * syscall that changes mappings, is switched out or exits. Faults and the
+ * residency-only syscalls (madvise, mlock) go here; [lo, hi) spans their
+ * addresses (fault-around and THP may map pages around a fault, inside the same
+ * mapping).
  */
 struct arenatrace_run_record {
-	__u32 type;         /* ARENATRACE_REC_FAULT_RUN */
+	__u32 type;           /* ARENATRACE_REC_FAULT_RUN */
 	__u32 tid;
-	__u64 ts_ns;        /* when the run was sent */
+	__u64 ts_ns;          /* when the run was sent */
 	__u64 lo, hi;
-	__s64 delta_pages;  /* summed RSS change (file+anon+shmem) */
-	__u32 faults;       /* rss_stat events summed */
-	__u32 origin;       /* enum arenatrace_rss_origin of the first fault, | ARENATRACE_UNCERTAIN */
+	__u64 first_ns;       /* when its first event happened */
+	__u64 added_pages;    /* made resident (file+anon+shmem) */
+	__u64 removed_pages;  /* released */
+	__u32 events;         /* rss_stat events and syscalls summed */
+	__u32 origin;         /* enum arenatrace_rss_origin of the first one, | ARENATRACE_UNCERTAIN */
 };
-_Static_assert(sizeof(struct arenatrace_run_record) == 48, "run record size");
-_Static_assert(__builtin_offsetof(struct arenatrace_run_record, delta_pages) == 32, "run delta");
+_Static_assert(sizeof(struct arenatrace_run_record) == 64, "run record size");
+_Static_assert(__builtin_offsetof(struct arenatrace_run_record, added_pages) == 40, "run added");
 
 struct arenatrace_syscall_record {
 	__u32 type;          /* ARENATRACE_REC_SYSCALL */

@@ -114,7 +114,8 @@ void events__apply(struct ledger *l, pid_t pid, uint64_t seed_ns, const void *da
 		if (len < sizeof(*r))
 			break;
 		st->rss++;
-		ledger__fault_run(l, r->lo, r->hi, r->delta_pages);
+		ledger__fault_run(l, r->lo, r->hi, (int64_t)r->added_pages, (int64_t)r->removed_pages,
+				  r->first_ns);
 		if (r->origin & ARENATRACE_UNCERTAIN)
 			ledger__suspect(l);
 		return;

@@ -177,8 +177,9 @@ void ledger__suspect(struct ledger *l)
 	l->needs_full_reconcile = true;
 }
 
-void ledger__correct(struct ledger *l, struct arena *a, int64_t pages)
+void ledger__correct(struct ledger *l, struct arena *a, int64_t pages, uint64_t walk_ns)
 {
+	a->corrected_ns = walk_ns;
 	int64_t diff = pages - a->resident_pages;
 
 	l->drift_pages += diff < 0 ? -diff : diff;
@@ -436,6 +437,7 @@ static struct arena *remove_range(struct ledger *l, uint64_t start, uint64_t end
 	bool mixed = false;
 	size_t i;
 
+	l->last_unmap_ns = l->now_ns;
 	split_at(l, start);
 	split_at(l, end);
 	*any = false;
@@ -733,21 +735,42 @@ void ledger__fault(struct ledger *l, uint64_t addr, int64_t delta_pages)
 	arena_apply(l, r->arena, delta_pages);
 }
 
-void ledger__fault_run(struct ledger *l, uint64_t lo, uint64_t hi, int64_t delta_pages)
+/* A run that started before the page-table walk last applied to its arena may
+ * already be in that count: apply it, and check the arena again. */
+static void check_walk_overlap(struct arena *a, uint64_t first_ns)
+{
+	if (a && a->corrected_ns && first_ns < a->corrected_ns)
+		a->needs_reconcile = true;
+}
+
+void ledger__fault_run(struct ledger *l, uint64_t lo, uint64_t hi, int64_t added_pages,
+		       int64_t removed_pages, uint64_t first_ns)
 {
 	const struct region *first = ledger__region_at(l, lo);
 
+	hi = AT_PAGE_ALIGN(hi);
+	/* Sent late (the thread kept its run open) and overtaken by another thread's
+	 * munmap: those pages were zapped with the mapping, whose arena is gone or
+	 * was replaced. Nothing is left to credit. */
+	if ((!first && first_ns < l->last_unmap_ns) ||
+	    (first && first_ns < first->arena->created_ns)) {
+		l->drift_pages += added_pages + removed_pages;
+		return;
+	}
 	/* Usually all in one mapping: exact. Learn unknown mappings at either end
 	 * first, then let distribute() share what spans several arenas. */
 	if (!first || first->end < hi) {
 		ledger__fault(l, lo, 0);
-		if (hi - 4096 != lo)
-			ledger__fault(l, hi - 4096, 0);
+		if (hi - AT_PAGE_SIZE != lo)
+			ledger__fault(l, hi - AT_PAGE_SIZE, 0);
 		first = ledger__region_at(l, lo);
 	}
 	if (first && first->end >= hi) {
-		arena_apply(l, first->arena, delta_pages);
+		arena_apply(l, first->arena, added_pages);
+		arena_apply(l, first->arena, -removed_pages);
+		check_walk_overlap(first->arena, first_ns);
 		return;
 	}
-	distribute(l, lo, hi, delta_pages);
+	distribute(l, lo, hi, added_pages);
+	distribute(l, lo, hi, -removed_pages);
 }

@@ -24,6 +24,7 @@ struct arena {
 	uint64_t nr_regions;
 	uint64_t created_ns, last_change_ns;
 	bool needs_reconcile;      /* an event could not be attributed exactly */
+	uint64_t corrected_ns;     /* start of the page-table walk last applied */
 	bool gone;                 /* no regions left: reported once more, then freed */
 	struct arena *next;
 };
@@ -45,6 +46,7 @@ struct ledger {
 	bool needs_full_reconcile;
 	uint64_t suspect_events;       /* records flagged uncertain by the BPF side */
 	uint64_t now_ns;               /* timestamp of the event being applied */
+	uint64_t last_unmap_ns;        /* when memory was last unmapped or replaced */
 	ledger_resolve_fn resolve;
 	void *resolve_cookie;
 };
@@ -71,8 +73,10 @@ void ledger__brk(struct ledger *l, uint64_t new_brk, int64_t delta_pages);
 void ledger__range_delta(struct ledger *l, uint64_t start, uint64_t end, int64_t delta_pages);
 /* A fault (or kernel access) at addr changed RSS by delta_pages. */
 void ledger__fault(struct ledger *l, uint64_t addr, int64_t delta_pages);
-/* A run of faults with addresses in [lo, hi) changed RSS by delta_pages. */
-void ledger__fault_run(struct ledger *l, uint64_t lo, uint64_t hi, int64_t delta_pages);
+/* A thread's faults and madvise/mlock calls on [lo, hi) made added_pages resident
+ * and released removed_pages. */
+void ledger__fault_run(struct ledger *l, uint64_t lo, uint64_t hi, int64_t added_pages,
+		       int64_t removed_pages, uint64_t first_ns);
 /* RSS changed and nobody can say where (reclaim, another task). */
 void ledger__unattributed(struct ledger *l, int64_t delta_pages);
 
@@ -81,7 +85,7 @@ void ledger__unattributed(struct ledger *l, int64_t delta_pages);
 void ledger__suspect(struct ledger *l);
 
 /* Reconciliation: the kernel says the arena holds `pages`; counts the drift. */
-void ledger__correct(struct ledger *l, struct arena *a, int64_t pages);
+void ledger__correct(struct ledger *l, struct arena *a, int64_t pages, uint64_t walk_ns);
 /* Drops arenas reported as gone; call after each emitted sample. */
 void ledger__collect_gone(struct ledger *l);
 

@@ -87,23 +87,31 @@ int residency__seed(struct ledger *l, pid_t pid, struct pagemap *pm)
 	return 0;
 }
 
-size_t residency__measure(struct ledger *l, struct pagemap *pm, bool full, struct measurement *out,
-			  size_t max)
+size_t residency__measure(struct ledger *l, struct pagemap *pm, bool full, uint64_t quiet_since_ns,
+			  struct measurement *out, size_t max)
 {
 	size_t n = 0;
+	bool busy = false;
 
 	for (struct arena *a = l->arenas; a && n < max; a = a->next) {
 		int64_t pages;
 
 		if (a->gone || !(full || a->needs_reconcile))
 			continue;
+		/* A busy arena may have faults in runs the kernel has not sent yet:
+		 * a walk now would count them twice. Wait for it to settle. */
+		if (a->last_change_ns > quiet_since_ns) {
+			a->needs_reconcile = true;
+			busy = true;
+			continue;
+		}
 		pages = arena_pages(l, pm, a);
 		if (pages < 0)
 			continue;
 		out[n].arena = a;
 		out[n++].pages = pages;
 	}
-	if (full)
+	if (full && !busy)
 		l->needs_full_reconcile = false;
 	return n;
 }
@@ -119,6 +127,6 @@ void residency__apply(struct ledger *l, const struct measurement *m, size_t n, u
 				a->needs_reconcile = true;
 			continue;
 		}
-		ledger__correct(l, a, m[i].pages);
+		ledger__correct(l, a, m[i].pages, started_ns);
 	}
 }

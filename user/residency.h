@@ -22,10 +22,10 @@ struct measurement {
 	int64_t pages;
 };
 
-/* Phase 1: measures the arenas that need it (all when full). Returns how many
- * measurements were written to out (at most max). */
-size_t residency__measure(struct ledger *l, struct pagemap *pm, bool full, struct measurement *out,
-			  size_t max);
+/* Phase 1: measures the arenas that need it (all when full) and have not changed
+ * since quiet_since_ns. Returns how many measurements were written to out. */
+size_t residency__measure(struct ledger *l, struct pagemap *pm, bool full, uint64_t quiet_since_ns,
+			  struct measurement *out, size_t max);
 /* Phase 2, after the caller drained events that raced with the walk: applies the
  * measurements of arenas that did not change since started_ns. */
 void residency__apply(struct ledger *l, const struct measurement *m, size_t n, uint64_t started_ns);

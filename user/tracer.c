@@ -18,6 +18,8 @@
 #include "tracer.h"
 
 #define MAX_MEASUREMENTS 4096
+/* An arena is re-read from the page tables only after this long without events. */
+#define QUIET_NS 100000000ULL
 
 struct tracer {
 	const struct options *o;
@@ -177,8 +179,8 @@ static void reconcile(struct tracer *tr)
 	if (tr->target.exited || tr->exit_seen || !needs_reconcile(&tr->ledger))
 		return;
 	t0 = now_ns();
-	n = residency__measure(&tr->ledger, &tr->pm, tr->ledger.needs_full_reconcile, tr->measurements,
-			       MAX_MEASUREMENTS);
+	n = residency__measure(&tr->ledger, &tr->pm, tr->ledger.needs_full_reconcile,
+			       t0 - QUIET_NS, tr->measurements, MAX_MEASUREMENTS);
 	loader__drain(&tr->ld);
 	residency__apply(&tr->ledger, tr->measurements, n, t0);
 }

@@ -15,6 +15,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -54,14 +55,19 @@ def run(cmd, is_tracer=False):
     """Runs cmd. Returns a dict: the workload's elapsed_s and cpu_s, and when cmd is
     the tracer its own cpu_s, peak RSS and lost events."""
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    hwm, tcpu = 0, None
-    while p.poll() is None:
-        if is_tracer:
-            hwm = max(hwm, vm_hwm_kib(p.pid))
-            tcpu = own_cpu_s(p.pid) or tcpu
-        time.sleep(0.02)
-    out, err = p.communicate()
+    # Files, not pipes: a peer printing megabytes (bpftrace's stack map) must not
+    # block on a pipe nobody reads while we poll.
+    with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, text=True)
+        hwm, tcpu = 0, None
+        while p.poll() is None:
+            if is_tracer:
+                hwm = max(hwm, vm_hwm_kib(p.pid))
+                tcpu = own_cpu_s(p.pid) or tcpu
+            time.sleep(0.02)
+        fo.seek(0)
+        fe.seek(0)
+        out, err = fo.read(), fe.read()
     m = re.search(r"elapsed_s=([0-9.]+)", out)
     if p.returncode != 0 or not m:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {err.strip()[-400:]}")
@@ -137,7 +143,7 @@ def main():
             for mode in ("untraced", "floor", "arenatrace"):
                 helper = None
                 if mode == "floor":
-                    helper = subprocess.Popen([FLOOR, "--", "sleep", "100000"])
+                    helper = subprocess.Popen([FLOOR, "--", "sleep", "100001"])
                 elif mode == "arenatrace":
                     helper = subprocess.Popen([TRACER, "-q", "-p", str(idle.pid)])
                 if helper:
@@ -147,7 +153,7 @@ def main():
                     helper.send_signal(signal.SIGINT if mode == "arenatrace" else signal.SIGKILL)
                     helper.wait()
                     if mode == "floor":
-                        subprocess.run(["pkill", "-f", "sleep 100000$"], check=False)
+                        subprocess.run(["pkill", "-f", "sleep 100001$"], check=False)
                 rows.append(dict(workload="bystander", mode=mode, rep=rep, **r))
                 print(f"  {'bystander':10} {mode:16} rep {rep}: {r['elapsed_s']:.3f} s", flush=True)
     finally:

@@ -36,3 +36,31 @@ def traced():
     yield start
     for r in runs:
         r.close()
+
+
+def pytest_runtest_logstart(nodeid, location):
+    runner.CURRENT_TEST = nodeid.split("::")[-1]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The worst error measured per test, for the closing notes (also build/accuracy.csv)."""
+    if not runner.ERRORS:
+        return
+    rows = {}
+    for e in runner.ERRORS:
+        r = rows.setdefault(e["test"], dict(e, checks=0))
+        r["checks"] += 1
+        if (e["worst_arena_pages"], e["sum_vs_rss_pct"]) > (r["worst_arena_pages"], r["sum_vs_rss_pct"]):
+            r.update(e, checks=r["checks"])
+    tr = terminalreporter
+    tr.write_sep("-", "worst accuracy error per test (arena vs pagemap; arena sum vs smaps Rss)")
+    for t, r in rows.items():
+        tr.write_line(f"{t:32} {r['worst_arena_pages']:5d} pages ({r['worst_arena_pct']:.3f}%)  "
+                      f"sum {r['sum_vs_rss_pct']:.3f}%  drift {r['drift_bytes']} B  "
+                      f"checks {r['checks']}")
+    path = os.path.join(os.path.dirname(runner.TRACER), "accuracy.csv")
+    with open(path, "w") as f:
+        f.write("test,checks,worst_arena_pages,worst_arena_pct,worst_arena,sum_vs_rss_pct,drift_bytes\n")
+        for t, r in rows.items():
+            f.write(f"{t},{r['checks']},{r['worst_arena_pages']},{r['worst_arena_pct']:.4f},"
+                    f"{r['worst_arena']},{r['sum_vs_rss_pct']:.4f},{r['drift_bytes']}\n")

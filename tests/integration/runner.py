@@ -11,6 +11,10 @@ import time
 
 import groundtruth
 
+# Worst error of every accuracy check in this session (printed by conftest.py).
+ERRORS = []
+CURRENT_TEST = "?"
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TRACER = os.environ.get("ARENATRACE", os.path.join(ROOT, "build", "arenatrace"))
 WORKLOADS = os.environ.get("ARENATRACE_WORKLOADS", os.path.join(ROOT, "build", "workloads"))
@@ -113,13 +117,20 @@ class Checkpoint:
 
     def accuracy_failures(self):
         fails = self.schema_failures()
+        worst = (0, 0.0, "-")
         for a in self.arenas:
             got, want = a.get("resident_bytes", 0), self.truth_of(a)
+            diff = abs(got - want) // PAGE
+            if diff > worst[0]:
+                worst = (diff, 100.0 * abs(got - want) / want if want else 100.0, fmt_arena(a))
             if (got > 0 or want > 0) and not within(got, want):
                 fails.append(f"{self.label}: {fmt_arena(a)}: resident_bytes {got} but truth {want} "
                              f"(diff {got - want:+d}, tolerance {max(0.01 * want, SLACK):.0f})")
         total = sum(a.get("resident_bytes", 0) for a in self.arenas)
         rss = self.truth.rss_rollup
+        ERRORS.append(dict(test=CURRENT_TEST, checkpoint=self.label, worst_arena_pages=worst[0], worst_arena_pct=worst[1],
+                           worst_arena=worst[2], sum_vs_rss_pct=100.0 * abs(total - rss) / rss if rss else 0.0,
+                           drift_bytes=self.sample.get("drift_bytes", 0)))
         if abs(total - rss) > 0.01 * rss:
             fails.append(f"{self.label}: sum of arena resident_bytes {total} but smaps_rollup Rss "
                          f"{rss} (diff {total - rss:+d}, tolerance {0.01 * rss:.0f}); "

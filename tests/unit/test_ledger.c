@@ -668,13 +668,13 @@ static void test_correct_counts_drift(void **state)
 	ledger__fault(l, A, 5);
 	a->needs_reconcile = true;
 
-	ledger__correct(l, a, 8);
+	ledger__correct(l, a, 8, 0);
 	assert_int_equal(l->drift_pages, 3);
 	assert_int_equal(a->resident_pages, 8);
 	assert_int_equal(a->peak_resident_pages, 8);
 	assert_false(a->needs_reconcile);
 
-	ledger__correct(l, a, 2);
+	ledger__correct(l, a, 2, 0);
 	assert_int_equal(l->drift_pages, 9);
 	assert_int_equal(a->resident_pages, 2);
 	assert_int_equal(a->peak_resident_pages, 8);
