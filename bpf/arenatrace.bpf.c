@@ -39,12 +39,9 @@ struct {
 	__uint(max_entries, 8 << 20); /* mapped twice into the reader: 16 MiB of its RSS */
 } events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct arenatrace_target_state);
-} target SEC(".maps");
+/* A global, not a map: the hot paths read it without a lookup. User space reads
+ * it through the skeleton's mmapped .bss. */
+struct arenatrace_target_state target_st;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -60,15 +57,40 @@ struct task_ctx {
 	__u32 sys;            /* enum arenatrace_syscall while inside a tracked syscall */
 	__u64 args[6];
 	__s64 sys_delta;
-	/* The open fault run (see struct arenatrace_run_record). */
-	__u64 run_block, run_lo, run_hi;
-	__u64 run_added, run_removed, run_first_ns;
-	__u32 run_events, run_origin;
 	__u32 sys_flags;
 };
 
+/*
+ * The hot path's state lives per CPU, not per task: a per-CPU array lookup is
+ * cheaper than task storage, and a thread cannot leave a CPU without a context
+ * switch, where on_switch() sends its run and moves a pending fault address to
+ * its task storage (a fault that sleeps on I/O finishes elsewhere).
+ */
+struct cpu_ctx {
+	__u32 tid;            /* the thread whose fault is pending here */
+	__u32 fault_origin;   /* 0: none */
+	__u64 fault_addr;
+	/* The open run (see struct arenatrace_run_record), owned by run_tid. */
+	__u32 run_tid, run_events, run_origin, pad;
+	__u64 run_block, run_lo, run_hi, run_added, run_removed, run_first_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_ctx);
+} cpu_ctxs SEC(".maps");
+
+static __always_inline struct cpu_ctx *this_cpu_ctx(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cpu_ctxs, &zero);
+}
+
 #define RUN_BLOCK_SHIFT 21
-#define RUN_MAX_AGE_NS (10 * 1000 * 1000ULL)
+#define RUN_MAX_EVENTS 512
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -92,9 +114,7 @@ static __always_inline bool is_target(void)
 
 static __always_inline struct arenatrace_target_state *target_state(void)
 {
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&target, &zero);
+	return &target_st;
 }
 
 /* The verifier forbids arithmetic on map pointers; copying one through the stack
@@ -181,18 +201,28 @@ static __always_inline __s64 counter_baseline(struct mm_struct *mm, int member)
 	return sum;
 }
 
+/* mm->rss_stat[member] with a constant index: direct BTF loads, no probe reads. */
+static __always_inline struct percpu_counter *rss_counter(struct mm_struct *mm, __u32 member)
+{
+	switch (member) {
+	case MM_FILEPAGES: return &mm->rss_stat[MM_FILEPAGES];
+	case MM_ANONPAGES: return &mm->rss_stat[MM_ANONPAGES];
+	default: return &mm->rss_stat[MM_SHMEMPAGES];
+	}
+}
+
 /* The change this event's percpu_counter_add() made (see above). */
 static __always_inline __s64 counter_delta(struct mm_struct *mm, __u32 member, bool *uncertain)
 {
-	struct percpu_counter *fbc = &mm->rss_stat[member];
+	struct percpu_counter *fbc = rss_counter(mm, member);
 	__u32 cpu = bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1);
-	__u64 counters = (__u64)BPF_CORE_READ(fbc, counters);
+	__u64 counters = (__u64)fbc->counters;
 	__s64 local = cpu_local(counters, cpu), old_local, count, old_count;
 
 	old_local = __sync_lock_test_and_set(&local_shadow[cpu][member & 3], local);
 	if (local != 0)
 		return local - old_local;
-	count = BPF_CORE_READ(fbc, count);
+	count = fbc->count;
 	old_count = __sync_lock_test_and_set(&count_shadow[member & 3], count);
 	for (__u32 d = 0; d < ARENATRACE_MAX_CPUS; d++) {
 		if (d >= nr_cpus)
@@ -220,7 +250,7 @@ static __always_inline void learn_mm(void)
 	struct task_struct *task;
 	struct mm_struct *mm;
 
-	if (!st || st->baseline_set)
+	if (st->baseline_set)
 		return;
 	task = bpf_get_current_task_btf();
 	mm = task->mm;
@@ -253,64 +283,75 @@ static __always_inline void emit_rss(__u64 addr, __s64 delta, __u32 member, __u3
 	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 }
 
-/* Sends the thread's open run, if any. */
-static __always_inline void run_flush(struct task_ctx *tc)
+/* Sends this CPU's open run, if any. */
+static __always_inline void run_flush(struct cpu_ctx *c)
 {
 	struct arenatrace_run_record *r;
 
-	if (!tc->run_events)
+	if (!c->run_events)
 		return;
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		stat_inc(ARENATRACE_STAT_LOST);
 	} else {
 		r->type = ARENATRACE_REC_FAULT_RUN;
-		r->tid = (__u32)bpf_get_current_pid_tgid();
+		r->tid = c->run_tid;
 		r->ts_ns = bpf_ktime_get_ns();
-		r->lo = tc->run_lo;
-		r->hi = tc->run_hi;
-		r->first_ns = tc->run_first_ns;
-		r->added_pages = tc->run_added;
-		r->removed_pages = tc->run_removed;
-		r->events = tc->run_events;
-		r->origin = tc->run_origin;
+		r->lo = c->run_lo;
+		r->hi = c->run_hi;
+		r->first_ns = c->run_first_ns;
+		r->added_pages = c->run_added;
+		r->removed_pages = c->run_removed;
+		r->events = c->run_events;
+		r->origin = c->run_origin;
 		bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
-		stat_inc(ARENATRACE_STAT_RUNS);
 	}
-	tc->run_events = 0;
-	tc->run_added = 0;
-	tc->run_removed = 0;
+	c->run_events = 0;
+	c->run_added = 0;
+	c->run_removed = 0;
 }
 
-/* Adds an RSS change on [lo, hi) to the thread's run; work in another 2 MiB block
- * sends the run first. One record per block instead of one per fault is what
- * keeps a fault-bound target at its untraced speed. */
-static __always_inline void run_add(struct task_ctx *tc, __u64 lo, __u64 hi, __s64 delta, __u32 origin)
+/* Adds thread tid's RSS change on [lo, hi) to this CPU's run; another thread, or
+ * work in another 2 MiB block, sends the run first. One record per block instead
+ * of one per fault is what keeps a fault-bound target at its untraced speed. */
+static __always_inline void run_add(struct cpu_ctx *c, __u32 tid, __u64 lo, __u64 hi, __s64 delta,
+				    __u32 origin)
 {
-	__u64 block = lo >> RUN_BLOCK_SHIFT, now = bpf_ktime_get_ns();
+	__u64 block = lo >> RUN_BLOCK_SHIFT;
 
 	lo &= ~4095ULL;
-	/* Also bounded in time, so a thread busy in one block stays visible. */
-	if (tc->run_events && (block != tc->run_block || now - tc->run_first_ns > RUN_MAX_AGE_NS))
-		run_flush(tc);
-	if (!tc->run_events) {
-		tc->run_block = block;
-		tc->run_lo = lo;
-		tc->run_hi = hi;
-		tc->run_origin = origin;
-		tc->run_first_ns = now;
+	/* Also bounded in size, so a thread busy in one block stays visible. */
+	if (c->run_events &&
+	    (block != c->run_block || c->run_tid != tid || c->run_events >= RUN_MAX_EVENTS))
+		run_flush(c);
+	if (!c->run_events) {
+		c->run_tid = tid;
+		c->run_block = block;
+		c->run_lo = lo;
+		c->run_hi = hi;
+		c->run_origin = origin;
+		c->run_first_ns = bpf_ktime_get_ns();
 	} else {
-		tc->run_origin |= origin & ARENATRACE_UNCERTAIN;
-		if (lo < tc->run_lo)
-			tc->run_lo = lo;
-		if (hi > tc->run_hi)
-			tc->run_hi = hi;
+		c->run_origin |= origin & ARENATRACE_UNCERTAIN;
+		if (lo < c->run_lo)
+			c->run_lo = lo;
+		if (hi > c->run_hi)
+			c->run_hi = hi;
 	}
 	if (delta > 0)
-		tc->run_added += delta;
+		c->run_added += delta;
 	else
-		tc->run_removed += -delta;
-	tc->run_events++;
+		c->run_removed += -delta;
+	c->run_events++;
+}
+
+/* Sends tid's run if this CPU holds one (before its mapping changes, or it exits). */
+static __always_inline void run_flush_tid(__u32 tid)
+{
+	struct cpu_ctx *c = this_cpu_ctx();
+
+	if (c && c->run_events && c->run_tid == tid)
+		run_flush(c);
 }
 
 SEC("tp_btf/rss_stat")
@@ -318,7 +359,9 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 {
 	struct arenatrace_target_state *st;
 	struct task_ctx *tc;
+	struct cpu_ctx *c;
 	bool uncertain = false;
+	__u32 tid, flags = 0;
 	__s64 delta;
 
 	__u32 m = (__u32)member;
@@ -330,7 +373,6 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	st = target_state();
 	if (!st || !st->baseline_set || st->mm != (__u64)mm)
 		return 0;
-	stat_inc(ARENATRACE_STAT_RSS_EVENTS);
 	/* exit_mmap() tearing the whole mm down: keep the counters as they were at
 	 * exit, which is what the final report shows. */
 	if (mm->mm_users.counter == 0)
@@ -346,33 +388,43 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 		emit_rss(0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
 		return 0;
 	}
+	tid = (__u32)bpf_get_current_pid_tgid();
+	c = this_cpu_ctx();
+	if (!c)
+		return 0;
+	/* Faults only ever add pages: a fault that lost pages had them taken by a
+	 * racing event (migration between counter update and tracepoint). */
+	if (uncertain || delta <= 0)
+		flags = ARENATRACE_UNCERTAIN;
+	if (c->tid == tid && c->fault_origin) {
+		run_add(c, tid, c->fault_addr, (c->fault_addr & ~4095ULL) + 4096, delta, c->fault_origin | flags);
+		return 0;
+	}
 	tc = current_ctx(false);
 	if (tc && tc->sys) {
 		tc->sys_delta += delta;
 		if (uncertain)
 			tc->sys_flags |= ARENATRACE_UNCERTAIN;
-		return 0;
-	}
-	if (tc && tc->fault_origin)
-		/* Faults only ever add pages: a fault that lost pages had them taken by
-		 * a racing event (migration between counter update and tracepoint). */
-		run_add(tc, tc->fault_addr, (tc->fault_addr & ~4095ULL) + 4096, delta,
-			tc->fault_origin | (uncertain || delta <= 0 ? ARENATRACE_UNCERTAIN : 0));
-	else
+	} else if (tc && tc->fault_origin) {
+		/* A fault that slept and resumed here. */
+		run_add(c, tid, tc->fault_addr, (tc->fault_addr & ~4095ULL) + 4096, delta, tc->fault_origin | flags);
+	} else {
 		emit_rss(0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
+	}
 	return 0;
 }
 
 static __always_inline void note_fault(unsigned long address, __u32 origin)
 {
-	struct task_ctx *tc;
+	struct cpu_ctx *c;
 
 	learn_mm();
-	tc = current_ctx(true);
-	if (!tc)
+	c = this_cpu_ctx();
+	if (!c)
 		return;
-	tc->fault_addr = address;
-	tc->fault_origin = origin;
+	c->tid = (__u32)bpf_get_current_pid_tgid();
+	c->fault_addr = address;
+	c->fault_origin = origin;
 }
 
 SEC("tp_btf/page_fault_user")
@@ -381,7 +433,6 @@ int BPF_PROG(on_page_fault_user, unsigned long address, struct pt_regs *regs,
 {
 	if (!is_target())
 		return 0;
-	stat_inc(ARENATRACE_STAT_FAULTS);
 	note_fault(address, ARENATRACE_ORIGIN_USER_FAULT);
 	return 0;
 }
@@ -417,6 +468,7 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 {
 	struct task_ctx *tc;
+	struct cpu_ctx *c;
 	__u32 sys;
 
 	if (!is_target())
@@ -426,9 +478,12 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 	tc = current_ctx(sys != 0);
 	if (!tc)
 		return 0;
+	c = this_cpu_ctx();
+	if (c && c->tid == (__u32)bpf_get_current_pid_tgid())
+		c->fault_origin = 0;
 	/* Faults before a mapping change reach user space before its record. */
 	if (sys && sys != ARENATRACE_SYS_MADVISE && sys != ARENATRACE_SYS_MLOCK)
-		run_flush(tc);
+		run_flush_tid((__u32)bpf_get_current_pid_tgid());
 	tc->fault_origin = 0;
 	tc->sys = sys;
 	if (!sys)
@@ -462,10 +517,12 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	if (tc->sys == ARENATRACE_SYS_MADVISE || tc->sys == ARENATRACE_SYS_MLOCK) {
 		/* Residency only, no mapping changes: joins the thread's run, which is
 		 * sent now so another thread's later munmap cannot overtake it. */
-		if (tc->sys_delta) {
-			run_add(tc, tc->args[0], tc->args[0] + tc->args[1], tc->sys_delta,
-				ARENATRACE_ORIGIN_SYSCALL | tc->sys_flags);
-			run_flush(tc);
+		struct cpu_ctx *c = this_cpu_ctx();
+
+		if (tc->sys_delta && c) {
+			run_add(c, (__u32)bpf_get_current_pid_tgid(), tc->args[0], tc->args[0] + tc->args[1],
+				tc->sys_delta, ARENATRACE_ORIGIN_SYSCALL | tc->sys_flags);
+			run_flush(c);
 		}
 		tc->sys = 0;
 		tc->sys_delta = 0;
@@ -542,13 +599,10 @@ static __always_inline void emit_task(__u32 type, __u32 tid, __s32 code)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 {
-	struct task_ctx *tc;
 
 	if (!is_target())
 		return 0;
-	tc = current_ctx(false);
-	if (tc)
-		run_flush(tc);
+	run_flush_tid((__u32)bpf_get_current_pid_tgid());
 	if (!group_dead)
 		return 0;
 	emit_task(ARENATRACE_REC_EXIT, p->pid, p->exit_code);
@@ -571,11 +625,23 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	struct task_ctx *tc;
+	struct cpu_ctx *c;
 
 	if (prev->tgid != target_tgid)
 		return 0;
-	tc = bpf_task_storage_get(&task_ctxs, prev, 0, 0);
-	if (tc)
-		run_flush(tc);
+	c = this_cpu_ctx();
+	if (!c)
+		return 0;
+	if (c->run_events && c->run_tid == (__u32)prev->pid)
+		run_flush(c);
+	if (c->fault_origin && c->tid == (__u32)prev->pid) {
+		/* A fault sleeping (on I/O, a lock): it may finish on another CPU. */
+		tc = bpf_task_storage_get(&task_ctxs, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (tc) {
+			tc->fault_addr = c->fault_addr;
+			tc->fault_origin = c->fault_origin;
+		}
+		c->fault_origin = 0;
+	}
 	return 0;
 }

@@ -35,6 +35,8 @@ static void free_arenas(struct ledger *l)
 
 	for (; a; a = n) {
 		n = a->next;
+		if (l->observer.on_free)
+			l->observer.on_free(l->observer.cookie, a);
 		free(a->id);
 		free(a);
 	}
@@ -151,10 +153,12 @@ static struct arena *arena_get(struct ledger *l, const struct arena_kind *kind, 
 	return a;
 }
 
-static void arena_apply(struct ledger *l, struct arena *a, int64_t delta)
+static void arena_apply(struct ledger *l, struct arena *a, uint64_t lo, uint64_t hi, int64_t delta)
 {
 	if (!delta)
 		return;
+	if (l->observer.on_change)
+		l->observer.on_change(l->observer.cookie, a, lo, hi, delta, l->now_ns);
 	a->resident_pages += delta;
 	if (delta > 0)
 		a->faulted_pages += delta;
@@ -179,9 +183,11 @@ void ledger__suspect(struct ledger *l)
 
 void ledger__correct(struct ledger *l, struct arena *a, int64_t pages, uint64_t walk_ns)
 {
-	a->corrected_ns = walk_ns;
 	int64_t diff = pages - a->resident_pages;
 
+	a->corrected_ns = walk_ns;
+	if (diff && l->observer.on_change)
+		l->observer.on_change(l->observer.cookie, a, 0, 0, diff, l->now_ns);
 	l->drift_pages += diff < 0 ? -diff : diff;
 	a->resident_pages = pages;
 	if (pages > a->peak_resident_pages)
@@ -198,6 +204,8 @@ void ledger__collect_gone(struct ledger *l)
 
 		if (a->gone) {
 			*pp = a->next;
+			if (l->observer.on_free)
+				l->observer.on_free(l->observer.cookie, a);
 			free(a->id);
 			free(a);
 			l->nr_arenas--;
@@ -379,7 +387,7 @@ static void distribute(struct ledger *l, uint64_t start, uint64_t end, int64_t d
 		return;
 	}
 	if (n == 1) {
-		arena_apply(l, arenas[0], delta);
+		arena_apply(l, arenas[0], start, end, delta);
 		return;
 	}
 	int64_t left = delta;
@@ -388,7 +396,7 @@ static void distribute(struct ledger *l, uint64_t start, uint64_t end, int64_t d
 
 		if (delta < 0 && -share > arenas[j]->resident_pages && j + 1 < n)
 			share = -arenas[j]->resident_pages;
-		arena_apply(l, arenas[j], share);
+		arena_apply(l, arenas[j], start, end, share);
 		arenas[j]->needs_reconcile = true;
 		left -= share;
 	}
@@ -620,7 +628,7 @@ void ledger__remap(struct ledger *l, uint64_t old_start, uint64_t old_len, uint6
 	if (dest_busy)
 		distribute(l, new_start, new_start + new_len, delta_pages);
 	else if (n)
-		arena_apply(l, pieces[n - 1].arena, delta_pages);
+		arena_apply(l, pieces[n - 1].arena, new_start, new_start + new_len, delta_pages);
 	else
 		ledger__unattributed(l, delta_pages);
 	if (dest_busy) {
@@ -732,7 +740,8 @@ void ledger__fault(struct ledger *l, uint64_t addr, int64_t delta_pages)
 		ledger__unattributed(l, delta_pages);
 		return;
 	}
-	arena_apply(l, r->arena, delta_pages);
+	arena_apply(l, r->arena, addr & ~(AT_PAGE_SIZE - 1), (addr & ~(AT_PAGE_SIZE - 1)) + AT_PAGE_SIZE,
+		    delta_pages);
 }
 
 /* A run that started before the page-table walk last applied to its arena may
@@ -766,8 +775,8 @@ void ledger__fault_run(struct ledger *l, uint64_t lo, uint64_t hi, int64_t added
 		first = ledger__region_at(l, lo);
 	}
 	if (first && first->end >= hi) {
-		arena_apply(l, first->arena, added_pages);
-		arena_apply(l, first->arena, -removed_pages);
+		arena_apply(l, first->arena, lo, hi, added_pages);
+		arena_apply(l, first->arena, lo, hi, -removed_pages);
 		check_walk_overlap(first->arena, first_ns);
 		return;
 	}

@@ -26,7 +26,29 @@ struct arena {
 	bool needs_reconcile;      /* an event could not be attributed exactly */
 	uint64_t corrected_ns;     /* start of the page-table walk last applied */
 	bool gone;                 /* no regions left: reported once more, then freed */
+	void *retention;           /* the retention analysis' per-arena state (retention.c) */
 	struct arena *next;
+};
+
+/*
+ * Who else wants to know when an arena's resident pages change, and where (the
+ * retention analysis ages pages by address block). [lo, hi) is the range the
+ * kernel said the change happened in; pages > 0 made resident, < 0 released.
+ * Corrections from reconciliation arrive with lo == hi == 0.
+ */
+struct ledger_observer {
+	void (*on_change)(void *cookie, struct arena *a, uint64_t lo, uint64_t hi, int64_t pages,
+			  uint64_t ts_ns);
+	void (*on_free)(void *cookie, struct arena *a);   /* before the arena is freed */
+	void *cookie;
+};
+
+/* Facts about the target process the classifier may use (allocators.c fills it). */
+struct process_info {
+	unsigned allocators;       /* bitmask of enum allocator_id (allocators.h) */
+	/* Reads target memory (read-only, e.g. a glibc heap_info); NULL = not allowed. */
+	bool (*peek)(void *cookie, uint64_t addr, void *buf, size_t len);
+	void *peek_cookie;
 };
 
 /* Resolves an address the ledger does not know (a VMA created without a tracked
@@ -49,6 +71,8 @@ struct ledger {
 	uint64_t last_unmap_ns;        /* when memory was last unmapped or replaced */
 	ledger_resolve_fn resolve;
 	void *resolve_cookie;
+	struct ledger_observer observer;   /* optional */
+	struct process_info proc;          /* optional, for the classifier */
 };
 
 void ledger__init(struct ledger *l, ledger_resolve_fn resolve, void *cookie);

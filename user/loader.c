@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "arenatrace_records.h" /* before the skeleton: its .bss holds a target_st */
 #include "arenatrace.skel.h"
 #include "cli.h"
 #include "loader.h"
@@ -133,12 +134,11 @@ uint64_t loader__stat(struct loader *ld, enum arenatrace_stat which)
 
 bool loader__rss_pages(struct loader *ld, int64_t *pages)
 {
-	struct arenatrace_target_state st;
-	__u32 key = 0;
+	const volatile struct arenatrace_target_state *st = &ld->skel->bss->target_st;
 
-	if (bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.target), &key, &st) || !st.baseline_set)
+	if (!st->baseline_set)
 		return false;
-	*pages = st.last_pages[0] + st.last_pages[1] + st.last_pages[3];
+	*pages = st->last_pages[0] + st->last_pages[1] + st->last_pages[3];
 	return true;
 }
 

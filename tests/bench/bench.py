@@ -103,7 +103,7 @@ def main():
         return 0
     mount_tracefs()
     fl = [os.path.join(B, "bench", "faultloop"), str(args.fault_mib)]
-    ch = [os.path.join(B, "bench", "churn"), str(args.churn_rounds), "4"]
+    ch = [os.path.join(B, "bench", "churn"), str(args.churn_rounds), str(os.cpu_count() or 2)]
     sc = [os.path.join(B, "bench", "syscall_loop"), "3000000"]
     bt = shutil.which("bpftrace")
     ht = shutil.which("heaptrack")
