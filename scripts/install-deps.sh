@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages arenatrace needs, only those missing.
-# Usage: scripts/install-deps.sh [core|test|bench|all]   (default: core)
+# Usage: scripts/install-deps.sh [core|test|html|bench|all]   (default: core)
 set -euo pipefail
 
 core_pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc)
-test_pkgs=(libcmocka-dev python3 python3-pytest util-linux)
+# Allocators the fingerprint tests preload (tests/integration/test_allocators.py).
+# Not golang-go (big): the Go heap test builds its workload only when `go` exists.
+test_pkgs=(libcmocka-dev python3 python3-pytest util-linux libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0)
+# Renders the HTML report in tests/integration/test_html.py (part of `make test`).
+html_pkgs=(chromium)
 # Peers `make bench` compares against.
 bench_pkgs=(bpftrace heaptrack)
 
 case "${1:-core}" in
   core) want=("${core_pkgs[@]}") ;;
-  test) want=("${core_pkgs[@]}" "${test_pkgs[@]}") ;;
+  test) want=("${core_pkgs[@]}" "${test_pkgs[@]}" "${html_pkgs[@]}") ;;
+  html) want=("${html_pkgs[@]}") ;;
   bench) want=("${bench_pkgs[@]}") ;;
-  all) want=("${core_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 [core|test|bench|all]" >&2; exit 2 ;;
+  all) want=("${core_pkgs[@]}" "${test_pkgs[@]}" "${html_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [core|test|html|bench|all]" >&2; exit 2 ;;
 esac
 
 missing=()

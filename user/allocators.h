@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 enum allocator_id {
@@ -27,6 +28,13 @@ unsigned allocators__from_path(const char *path);
 unsigned allocators__from_elf(const char *path);
 /* Both, for a running process: its maps and its executable. */
 unsigned allocators__detect(pid_t pid);
+/* glibc's HEAP_MAX_SIZE on 64-bit: a non-main arena's heaps are aligned to it. */
+#define GLIBC_HEAP_MAX (64ULL << 20)
+/* Whether a valid glibc heap_info { ar_ptr, prev, size, mprotect_size, pagesize }
+ * starts at addr (a GLIBC_HEAP_MAX-aligned block), read with peek (the target's
+ * memory, see struct process_info); gives its ar_ptr, the arena's malloc_state. */
+bool allocators__glibc_heap_info(bool (*peek)(void *cookie, uint64_t addr, void *buf, size_t len),
+				 void *cookie, uint64_t addr, uint64_t *ar_ptr, uint64_t *prev);
 /* "glibc,jemalloc" for the meta record. */
 const char *allocators__names(unsigned mask, char *buf, size_t n);
 

@@ -24,6 +24,10 @@ void cli__usage(FILE *out)
 "  -q, --quiet          no live table (it is also off when stdout is not a TTY)\n"
 "      --json PATH      write the timeline as JSON Lines to PATH ('-' = stdout)\n"
 "      --top N          arenas shown in the live table and summary (default 15)\n"
+"      --retain-after SECS  resident memory untouched by any release for longer\n"
+"                       than this counts as retained (default 30)\n"
+"      --html PATH      write a self-contained HTML report when it stops\n"
+"      --csv PATH       write the timeline as CSV when it stops\n"
 "      --btf PATH       kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
 "  -v, --verbose        libbpf debug output\n"
 "  -h, --help           this help\n"
@@ -65,7 +69,7 @@ static int parse_uint(const char *opt, const char *s, long min, long max, long *
 
 int cli__parse(int argc, char **argv, struct options *o)
 {
-	enum { OPT_JSON = 256, OPT_BTF, OPT_TOP };
+	enum { OPT_JSON = 256, OPT_BTF, OPT_TOP, OPT_RETAIN, OPT_HTML, OPT_CSV };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "interval", required_argument, NULL, 'i' },
@@ -76,6 +80,9 @@ int cli__parse(int argc, char **argv, struct options *o)
 		{ "json", required_argument, NULL, OPT_JSON },
 		{ "btf", required_argument, NULL, OPT_BTF },
 		{ "top", required_argument, NULL, OPT_TOP },
+		{ "retain-after", required_argument, NULL, OPT_RETAIN },
+		{ "html", required_argument, NULL, OPT_HTML },
+		{ "csv", required_argument, NULL, OPT_CSV },
 		{ NULL, 0, NULL, 0 },
 	};
 	long v;
@@ -84,6 +91,7 @@ int cli__parse(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->interval_s = 1.0;
 	o->top = 15;
+	o->retain_after_s = 30.0;
 	/* '+': stop at the first non-option so the command's own flags stay its own. */
 	while ((c = getopt_long(argc, argv, "+p:i:d:qvh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -105,6 +113,12 @@ int cli__parse(int argc, char **argv, struct options *o)
 		case 'h': cli__usage(stdout); return EXIT_OK;
 		case OPT_JSON: o->json_path = optarg; break;
 		case OPT_BTF: o->btf_path = optarg; break;
+		case OPT_RETAIN:
+			if (parse_secs("--retain-after", optarg, 0.0, &o->retain_after_s))
+				return EXIT_USAGE;
+			break;
+		case OPT_HTML: o->html_path = optarg; break;
+		case OPT_CSV: o->csv_path = optarg; break;
 		case OPT_TOP:
 			if (parse_uint("--top", optarg, 1, 10000, &v))
 				return EXIT_USAGE;

@@ -16,6 +16,9 @@ struct options {
 	const char *json_path;  /* --json, "-" = stdout */
 	const char *btf_path;   /* --btf: BTF of the running kernel if not in /sys */
 	unsigned top;           /* --top: arenas shown in the live table */
+	double retain_after_s;  /* --retain-after: resident this long with no release = retained */
+	const char *html_path;  /* --html: self-contained report written at the end */
+	const char *csv_path;   /* --csv: the timeline for spreadsheets, written at the end */
 };
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };

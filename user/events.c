@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include "allocators.h"
 #include "arenatrace_records.h"
 #include "events.h"
 #include "procmaps.h"
@@ -38,6 +39,8 @@ static void apply_mmap(struct ledger *l, pid_t pid, const struct arenatrace_sysc
 					free(now.path);
 			}
 		}
+		/* A library loaded now (LD_PRELOAD'ed or dlopen'ed allocator). */
+		l->proc.allocators |= allocators__from_path(path);
 		/* Gone already, or mapped beyond the file: keep it a file mapping anyway. */
 		reg.path = path ? path : "/(unknown file)";
 	} else if (reg.shared) {

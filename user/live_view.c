@@ -73,7 +73,7 @@ static void table(FILE *out, const struct ledger *l, unsigned top)
 	char m[16], r[16], p[16], f[16], rel[16], rng[64];
 	uint64_t rest = 0;
 
-	fprintf(out, "%-13s %-34s %9s %9s %9s %9s %9s  %s\n", "KIND", "ARENA", "MAPPED", "RESIDENT",
+	fprintf(out, "%-16s %-34s %9s %9s %9s %9s %9s  %s\n", "KIND", "ARENA", "MAPPED", "RESIDENT",
 		"PEAK", "FAULTED", "RELEASED", "RANGES");
 	v = sorted_arenas(l, &n);
 	for (size_t i = 0; i < n; i++) {
@@ -86,7 +86,7 @@ static void table(FILE *out, const struct ledger *l, unsigned top)
 			continue;
 		}
 		first_range(l, a, rng, sizeof(rng));
-		fprintf(out, "%-13s %-34.34s %9s %9s %9s %9s %9s  %s\n", a->kind->name,
+		fprintf(out, "%-16s %-34.34s %9s %9s %9s %9s %9s  %s\n", a->kind->name,
 			idlen > 34 ? id + idlen - 34 : id, human(a->mapped_bytes, m, sizeof(m)),
 			human(a->resident_pages * 4096, r, sizeof(r)),
 			human(a->peak_resident_pages * 4096, p, sizeof(p)),
@@ -94,7 +94,7 @@ static void table(FILE *out, const struct ledger *l, unsigned top)
 			human(a->released_pages * 4096, rel, sizeof(rel)), rng);
 	}
 	if (n > top)
-		fprintf(out, "%-13s %-34s %9s %9s\n", "...", "(other arenas)", "",
+		fprintf(out, "%-16s %-34s %9s %9s\n", "...", "(other arenas)", "",
 			human(rest, r, sizeof(r)));
 	free(v);
 }
@@ -148,7 +148,7 @@ void live_view__summary(FILE *out, const struct sample *s, const struct ledger *
 		}
 		if (!kinds[pass].resident)
 			continue;
-		fprintf(out, "  %-13s %9s  %5.1f%%  in %u arena%s\n", kinds[pass].kind,
+		fprintf(out, "  %-16s %9s  %5.1f%%  in %u arena%s\n", kinds[pass].kind,
 			human(kinds[pass].resident, b, sizeof(b)),
 			s->rss_bytes ? 100.0 * kinds[pass].resident / s->rss_bytes : 0.0, kinds[pass].n,
 			kinds[pass].n == 1 ? "" : "s");
@@ -157,4 +157,27 @@ void live_view__summary(FILE *out, const struct sample *s, const struct ledger *
 		fprintf(out, "  warning: %" PRIu64 " events lost (ring buffer full); numbers were reconciled "
 			     "with /proc/PID/pagemap where possible\n", s->lost_events);
 	fflush(out);
+}
+
+void live_view__bursts(FILE *out, const struct retention *r, uint64_t start_ns)
+{
+	size_t n = retention__nr_bursts(r);
+	char a[16], b[16];
+
+	if (!n)
+		return;
+	fprintf(out, "\nBursts (memory made resident well above the usual rate):\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct burst *x = retention__burst(r, i);
+		double t0 = x->start_ns > start_ns ? (x->start_ns - start_ns) / 1e9 : 0;
+		double t1 = x->end_ns > start_ns ? (x->end_ns - start_ns) / 1e9 : -1;
+
+		if (t1 >= 0)
+			fprintf(out, "  t=%.1f-%.1fs", t0, t1);
+		else
+			fprintf(out, "  t=%.1fs-now", t0);
+		fprintf(out, "  faulted in %s, still resident %s (%.0f%%)\n",
+			human(x->faulted_bytes, a, sizeof(a)), human(x->resident_bytes, b, sizeof(b)),
+			x->faulted_bytes ? 100.0 * x->resident_bytes / x->faulted_bytes : 0.0);
+	}
 }

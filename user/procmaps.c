@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -99,6 +100,21 @@ char *procmaps__map_file_path(pid_t pid, uint64_t start, uint64_t end)
 		return NULL;
 	buf[n] = '\0';
 	return strdup(buf);
+}
+
+bool procmaps__peek(pid_t pid, int *fd, uint64_t addr, void *buf, size_t len)
+{
+	if (*fd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+		*fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0)
+			return false;
+	}
+	if (addr > (uint64_t)INT64_MAX - len)
+		return false;
+	return pread(*fd, buf, len, (off_t)addr) == (ssize_t)len;
 }
 
 size_t procmaps__thread_sps(pid_t pid, uint64_t *sps, size_t max)

@@ -20,6 +20,10 @@ bool procmaps__lookup(pid_t pid, uint64_t addr, struct region *r);
 /* Path of a file mapping through /proc/PID/map_files (works for deleted files). */
 char *procmaps__map_file_path(pid_t pid, uint64_t start, uint64_t end);
 
+/* Reads len bytes of the target's memory at addr with pread on /proc/PID/mem,
+ * which never changes it. *fd caches the open file (-1: open it now). */
+bool procmaps__peek(pid_t pid, int *fd, uint64_t addr, void *buf, size_t len);
+
 /* Stack pointers of the target's threads blocked in the kernel. */
 size_t procmaps__thread_sps(pid_t pid, uint64_t *sps, size_t max);
 

@@ -2,14 +2,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include "allocators.h"
 #include "procmaps.h"
 #include "residency.h"
 
 #define MAX_THREADS 4096
 
+/* The target whose memory the classifier may peek at (one per tracer). A seed
+ * (attach or exec: a new mm) reopens /proc/PID/mem. */
+static struct peek_target {
+	pid_t pid;
+	int fd;
+} peek_target = { .fd = -1 };
+
+static bool peek(void *cookie, uint64_t addr, void *buf, size_t len)
+{
+	struct peek_target *t = cookie;
+
+	return procmaps__peek(t->pid, &t->fd, addr, buf, len);
+}
+
+/* The kernel merges neighbouring glibc heaps into one VMA when both are open
+ * where they meet (a full heap and the heap chained right after it, or two
+ * arenas' heaps). Seed them as separate regions, split where a heap_info starts,
+ * so each heap is classified, and keyed, on its own. */
 static void seed_one(void *cookie, const struct region *r)
 {
-	ledger__seed_region(cookie, r);
+	struct ledger *l = cookie;
+	struct region piece = *r;
+
+	if (region__is_anon(r) && !r->path && !r->shared && l->proc.peek &&
+	    (l->proc.allocators & ALLOC_GLIBC)) {
+		for (uint64_t b = (r->start + GLIBC_HEAP_MAX) & ~(GLIBC_HEAP_MAX - 1); b < r->end;
+		     b += GLIBC_HEAP_MAX) {
+			uint64_t ar_ptr, prev;
+
+			if (!allocators__glibc_heap_info(l->proc.peek, l->proc.peek_cookie, b, &ar_ptr, &prev))
+				continue;
+			piece.end = b;
+			ledger__seed_region(l, &piece);
+			piece.start = b;
+		}
+		piece.end = r->end;
+	}
+	ledger__seed_region(l, &piece);
 }
 
 /* Field 47 of /proc/PID/stat: where the brk heap starts (even while empty). */
@@ -64,6 +101,13 @@ int residency__seed(struct ledger *l, pid_t pid, struct pagemap *pm)
 	nsps = sps ? procmaps__thread_sps(pid, sps, MAX_THREADS) : 0;
 	ledger__set_thread_sps(l, sps, nsps);
 	free(sps);
+	if (peek_target.fd >= 0)
+		close(peek_target.fd);
+	peek_target.pid = pid;
+	peek_target.fd = -1;
+	l->proc.allocators = allocators__detect(pid);
+	l->proc.peek = peek;
+	l->proc.peek_cookie = &peek_target;
 	err = procmaps__for_each(pid, seed_one, l);
 	if (err) {
 		fprintf(stderr, "arenatrace: cannot read /proc/%d/maps: %s\n", pid, strerror(-err));
@@ -75,14 +119,19 @@ int residency__seed(struct ledger *l, pid_t pid, struct pagemap *pm)
 		l->brk_start = l->brk_end = AT_PAGE_ALIGN(b);
 	}
 	ledger__seed_done(l);
-	for (struct arena *a = l->arenas; a; a = a->next) {
-		int64_t n = arena_pages(l, pm, a);
+	for (size_t i = 0; i < l->nr_regions; i++) {
+		struct region *r = &l->regions[i];
+		int64_t n = pagemap__resident(pm, r->start, r->end);
 
 		if (n < 0) {
 			fprintf(stderr, "arenatrace: cannot read /proc/%d/pagemap: %s\n", pid, strerror((int)-n));
 			return (int)n;
 		}
-		a->resident_pages = a->peak_resident_pages = n;
+		r->arena->resident_pages += n;
+		r->arena->peak_resident_pages = r->arena->resident_pages;
+		/* ts 0: resident before we looked, of unknown age. */
+		if (n && l->observer.on_change)
+			l->observer.on_change(l->observer.cookie, r->arena, r->start, r->end, n, 0);
 	}
 	return 0;
 }

@@ -50,10 +50,13 @@ void retention__tick(struct retention *r, const struct ledger *l, uint64_t now_n
 bool retention__arena(const struct retention *r, const struct arena *a, uint64_t now_ns,
 		      struct arena_retention *out);
 size_t retention__nr_bursts(const struct retention *r);
-/* Burst i (0 = oldest) with, when per_arena is non-NULL, the still-resident bytes
- * it brought into arena a. */
+/* Burst i (0 = oldest); its resident/released numbers are as of the last
+ * retention__update_bursts(). */
 const struct burst *retention__burst(const struct retention *r, size_t i);
+/* Of what burst i made resident, the bytes still resident in arena a. */
 uint64_t retention__burst_resident_in(const struct retention *r, size_t i, const struct arena *a);
+/* Refreshes every burst's resident/released bytes from the arenas. */
+void retention__update_bursts(struct retention *r, const struct ledger *l);
 uint64_t retention__retained_total(const struct retention *r, const struct ledger *l, uint64_t now_ns);
 double retention__retain_after_s(const struct retention *r);
 

@@ -15,6 +15,7 @@ struct sample {
 	uint64_t lost_events;     /* ring buffer full, cumulative */
 	uint64_t drift_bytes;     /* corrected by reconciliation, cumulative */
 	int64_t unattributed_bytes; /* RSS changes no arena could take yet, cumulative */
+	uint64_t retained_bytes;  /* see retention.h */
 	uint64_t threads_created;
 	bool final;
 };

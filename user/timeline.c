@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include "allocators.h"
 #include "timeline.h"
 
 void json__string(FILE *f, const char *s)
@@ -41,14 +42,17 @@ int timeline__open(struct timeline *tl, const char *path)
 }
 
 void timeline__meta(struct timeline *tl, const struct sample *s, double interval_s,
-		    const char *mode, char **cmd, uint64_t start_unix_ms)
+		    const char *mode, char **cmd, uint64_t start_unix_ms, unsigned allocators)
 {
+	char names[128];
+
 	if (!tl->f)
 		return;
 	fprintf(tl->f, "{\"type\":\"meta\",\"schema\":1,\"pid\":%d,\"comm\":", s->pid);
 	json__string(tl->f, s->comm);
-	fprintf(tl->f, ",\"interval_s\":%.3f,\"mode\":\"%s\",\"page_size\":4096,\"start_unix_ms\":%" PRIu64,
-		interval_s, mode, start_unix_ms);
+	fprintf(tl->f, ",\"interval_s\":%.3f,\"mode\":\"%s\",\"page_size\":4096,\"start_unix_ms\":%" PRIu64
+		",\"allocators\":\"%s\"", interval_s, mode, start_unix_ms,
+		allocators__names(allocators, names, sizeof(names)));
 	if (cmd) {
 		fputs(",\"command\":[", tl->f);
 		for (int i = 0; cmd[i]; i++) {
@@ -90,7 +94,13 @@ static void arena_ranges(FILE *f, const struct ledger *l, const struct arena *a)
 	fputc(']', f);
 }
 
-void timeline__sample(struct timeline *tl, const struct sample *s, const struct ledger *l)
+static double rel_s(uint64_t ns, uint64_t start_ns)
+{
+	return ns > start_ns ? (ns - start_ns) / 1e9 : 0.0;
+}
+
+void timeline__sample(struct timeline *tl, const struct sample *s, const struct ledger *l,
+		      const struct retention *r, uint64_t now_ns, uint64_t start_ns)
 {
 	const char *fin = s->final ? ",\"final\":true" : "";
 
@@ -99,10 +109,13 @@ void timeline__sample(struct timeline *tl, const struct sample *s, const struct 
 	fprintf(tl->f,
 		"{\"type\":\"sample\",\"t\":%.3f,\"pid\":%d,\"rss_bytes\":%" PRIu64
 		",\"accounted_bytes\":%" PRIu64 ",\"lost_events\":%" PRIu64 ",\"drift_bytes\":%" PRIu64
-		",\"unattributed_bytes\":%" PRId64 ",\"threads_created\":%" PRIu64 ",\"arenas\":%zu%s}\n",
+		",\"unattributed_bytes\":%" PRId64 ",\"retained_bytes\":%" PRIu64
+		",\"threads_created\":%" PRIu64 ",\"arenas\":%zu%s}\n",
 		s->t, s->pid, s->rss_bytes, s->accounted_bytes, s->lost_events, s->drift_bytes,
-		s->unattributed_bytes, s->threads_created, l->nr_arenas, fin);
+		s->unattributed_bytes, s->retained_bytes, s->threads_created, l->nr_arenas, fin);
 	for (const struct arena *a = l->arenas; a; a = a->next) {
+		struct arena_retention ar;
+
 		fprintf(tl->f, "{\"type\":\"arena\",\"t\":%.3f,\"pid\":%d,\"arena\":", s->t, s->pid);
 		json__string(tl->f, a->id);
 		fprintf(tl->f, ",\"kind\":\"%s\",\"ranges\":", a->kind->name);
@@ -110,11 +123,88 @@ void timeline__sample(struct timeline *tl, const struct sample *s, const struct 
 		fprintf(tl->f,
 			",\"mapped_bytes\":%" PRIu64 ",\"resident_bytes\":%" PRIu64
 			",\"peak_resident_bytes\":%" PRIu64 ",\"faulted_bytes\":%" PRIu64
-			",\"released_bytes\":%" PRIu64 "%s%s}\n",
+			",\"released_bytes\":%" PRIu64,
 			a->mapped_bytes, (uint64_t)a->resident_pages * 4096,
 			(uint64_t)a->peak_resident_pages * 4096, a->faulted_pages * 4096,
-			a->released_pages * 4096, a->gone ? ",\"gone\":true" : "", fin);
+			a->released_pages * 4096);
+		if (r && retention__arena(r, a, now_ns, &ar)) {
+			fprintf(tl->f, ",\"retained_bytes\":%" PRIu64 ",\"released_since_peak_bytes\":%" PRIu64,
+				ar.retained_bytes, ar.released_since_peak_bytes);
+			if (ar.peak_ns)
+				fprintf(tl->f, ",\"peak_t\":%.3f", rel_s(ar.peak_ns, start_ns));
+			if (ar.last_growth_ns)
+				fprintf(tl->f, ",\"last_growth_t\":%.3f", rel_s(ar.last_growth_ns, start_ns));
+			fputs(",\"resident_by_age\":[", tl->f);
+			for (size_t i = 0, n = 0; i < ar.nr_ages; i++)
+				if (ar.age_bytes[i])
+					fprintf(tl->f, "%s[%.0f,%" PRIu64 "]", n++ ? "," : "", ar.age_edges_s[i],
+						ar.age_bytes[i]);
+			fputc(']', tl->f);
+		}
+		fprintf(tl->f, "%s%s}\n", a->gone ? ",\"gone\":true" : "", fin);
 	}
+	timeline__flush(tl);
+}
+
+void timeline__bursts(struct timeline *tl, const struct sample *s, const struct ledger *l,
+		      const struct retention *r, uint64_t start_ns)
+{
+	if (!tl->f || !r)
+		return;
+	for (size_t i = 0; i < retention__nr_bursts(r); i++) {
+		const struct burst *b = retention__burst(r, i);
+		bool first = true;
+
+		fprintf(tl->f, "{\"type\":\"burst\",\"t\":%.3f,\"pid\":%d,\"t_start\":%.3f", s->t, s->pid,
+			rel_s(b->start_ns, start_ns));
+		if (b->end_ns)
+			fprintf(tl->f, ",\"t_end\":%.3f", rel_s(b->end_ns, start_ns));
+		fprintf(tl->f, ",\"faulted_bytes\":%" PRIu64 ",\"resident_bytes\":%" PRIu64
+			",\"released_bytes\":%" PRIu64 ",\"resident_by_arena\":{",
+			b->faulted_bytes, b->resident_bytes, b->released_bytes);
+		for (const struct arena *a = l->arenas; a; a = a->next) {
+			uint64_t bytes = a->gone ? 0 : retention__burst_resident_in(r, i, a);
+
+			if (!bytes)
+				continue;
+			if (!first)
+				fputc(',', tl->f);
+			first = false;
+			json__string(tl->f, a->id);
+			fprintf(tl->f, ":%" PRIu64, bytes);
+		}
+		fprintf(tl->f, "}%s}\n", s->final ? ",\"final\":true" : "");
+	}
+	timeline__flush(tl);
+}
+
+void timeline__diagnosis(struct timeline *tl, const struct sample *s, const struct diagnosis *d,
+			 const char *text)
+{
+	if (!tl->f)
+		return;
+	fprintf(tl->f, "{\"type\":\"diagnosis\",\"t\":%.3f,\"pid\":%d,\"rss_bytes\":%" PRIu64
+		",\"retained_bytes\":%" PRIu64 ",\"findings\":[", s->t, s->pid, d->rss_bytes, d->retained_bytes);
+	for (size_t i = 0; i < d->nr; i++) {
+		const struct finding *f = &d->f[i];
+
+		fprintf(tl->f, "%s{\"arena\":", i ? "," : "");
+		json__string(tl->f, f->arena->id);
+		fprintf(tl->f, ",\"kind\":\"%s\",\"retained_bytes\":%" PRIu64 ",\"resident_bytes\":%" PRIu64
+			",\"peak_resident_bytes\":%" PRIu64 ",\"released_since_peak_bytes\":%" PRIu64,
+			f->arena->kind->name, f->retained_bytes, f->resident_bytes, f->peak_bytes,
+			f->released_since_peak_bytes);
+		if (f->idle_s >= 0)
+			fprintf(tl->f, ",\"idle_s\":%.1f", f->idle_s);
+		if (f->knob) {
+			fputs(",\"knob\":", tl->f);
+			json__string(tl->f, f->knob);
+		}
+		fputc('}', tl->f);
+	}
+	fputs("],\"text\":", tl->f);
+	json__string(tl->f, text);
+	fputs("}\n", tl->f);
 	timeline__flush(tl);
 }
 

@@ -4,7 +4,9 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include "diagnosis.h"
 #include "ledger.h"
+#include "retention.h"
 #include "sample.h"
 
 struct timeline {
@@ -17,8 +19,15 @@ struct timeline {
 /* path NULL: timeline off. Returns 0 or -errno (message printed). */
 int timeline__open(struct timeline *tl, const char *path);
 void timeline__meta(struct timeline *tl, const struct sample *s, double interval_s,
-		    const char *mode, char **cmd, uint64_t start_unix_ms);
-void timeline__sample(struct timeline *tl, const struct sample *s, const struct ledger *l);
+		    const char *mode, char **cmd, uint64_t start_unix_ms, unsigned allocators);
+/* The sample and one record per arena. r may be NULL; times are CLOCK_MONOTONIC. */
+void timeline__sample(struct timeline *tl, const struct sample *s, const struct ledger *l,
+		      const struct retention *r, uint64_t now_ns, uint64_t start_ns);
+/* Every burst so far (after the final arena set). */
+void timeline__bursts(struct timeline *tl, const struct sample *s, const struct ledger *l,
+		      const struct retention *r, uint64_t start_ns);
+void timeline__diagnosis(struct timeline *tl, const struct sample *s, const struct diagnosis *d,
+			 const char *text);
 void timeline__exec(struct timeline *tl, double t, pid_t pid, const char *comm, const char *filename);
 void timeline__exit(struct timeline *tl, double t, pid_t pid, int status, int signal);
 /* Flushes; returns 0 or -errno (message printed). */

@@ -5,13 +5,18 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "csv_export.h"
+#include "diagnosis.h"
 #include "events.h"
+#include "history.h"
+#include "html_report.h"
 #include "ledger.h"
 #include "live_view.h"
 #include "loader.h"
 #include "pagemap.h"
 #include "procmaps.h"
 #include "residency.h"
+#include "retention.h"
 #include "sample.h"
 #include "target.h"
 #include "timeline.h"
@@ -37,7 +42,13 @@ struct tracer {
 	int exit_raw;          /* kernel wait status from the exit record */
 	bool live;             /* live table on */
 	struct measurement *measurements;
+	struct retention *retention;
+	struct history history;    /* for --html and --csv */
+	uint64_t start_unix_ms;
 };
+
+/* Points kept for the end-of-run reports; older ones coarsen beyond this. */
+#define HISTORY_POINTS 1024
 
 static volatile sig_atomic_t stop_requests;
 
@@ -158,6 +169,7 @@ static void fill_sample(struct tracer *tr, struct sample *s, bool final)
 	s->drift_bytes = tr->ledger.drift_pages * 4096;
 	s->unattributed_bytes = tr->ledger.unattributed_pages * 4096;
 	s->threads_created = tr->threads_created;
+	s->retained_bytes = retention__retained_total(tr->retention, &tr->ledger, now_ns());
 	s->final = final;
 }
 
@@ -185,21 +197,75 @@ static void reconcile(struct tracer *tr)
 	residency__apply(&tr->ledger, tr->measurements, n, t0);
 }
 
-static void tick(struct tracer *tr, bool final)
+static uint64_t retained_of(void *cookie, const struct arena *a)
+{
+	struct tracer *tr = cookie;
+	struct arena_retention ar;
+
+	return retention__arena(tr->retention, a, now_ns(), &ar) ? ar.retained_bytes : 0;
+}
+
+/* --html and --csv, written at the end; returns 0 or an exit code. */
+static int write_reports(struct tracer *tr, uint64_t now, const char *diagnosis)
+{
+	int err = 0;
+
+	if (tr->o->csv_path && csv_export__write(tr->o->csv_path, &tr->history))
+		err = EXIT_RUNTIME;
+	if (tr->o->html_path) {
+		struct html_report_input in = {
+			.history = &tr->history, .pid = tr->target.pid, .comm = tr->target.comm,
+			.command = tr->o->cmd, .ledger = &tr->ledger, .retention = tr->retention,
+			.start_ns = tr->start_ns, .now_ns = now, .start_unix_ms = tr->start_unix_ms,
+			.interval_s = tr->o->interval_s, .diagnosis = diagnosis,
+		};
+
+		if (html_report__write(tr->o->html_path, &in))
+			err = EXIT_RUNTIME;
+	}
+	return err;
+}
+
+/* The end: bursts, the diagnosis, the summary on the terminal, the reports. */
+static int conclude(struct tracer *tr, const struct sample *s, uint64_t now)
+{
+	FILE *out = tr->live || !tr->o->json_path || strcmp(tr->o->json_path, "-") ? stdout : stderr;
+	struct diagnosis d;
+	char text[4096];
+
+	retention__update_bursts(tr->retention, &tr->ledger);
+	timeline__bursts(&tr->tl, s, &tr->ledger, tr->retention, tr->start_ns);
+	diagnosis__make(&d, &tr->ledger, tr->retention, s->rss_bytes, now);
+	diagnosis__text(&d, tr->o->retain_after_s, text, sizeof(text));
+	timeline__diagnosis(&tr->tl, s, &d, text);
+	live_view__summary(out, s, &tr->ledger, tr->o->top);
+	live_view__bursts(out, tr->retention, tr->start_ns);
+	fprintf(out, "\n%s", text);
+	fflush(out);
+	return write_reports(tr, now, text);
+}
+
+static int tick(struct tracer *tr, bool final)
 {
 	struct sample s;
+	uint64_t now;
+	int err = 0;
 
 	loader__drain(&tr->ld);
 	if (!final)
 		reconcile(tr);
+	now = now_ns();
+	retention__tick(tr->retention, &tr->ledger, now);
 	fill_sample(tr, &s, final);
-	timeline__sample(&tr->tl, &s, &tr->ledger);
+	timeline__sample(&tr->tl, &s, &tr->ledger, tr->retention, now, tr->start_ns);
+	if (tr->o->html_path || tr->o->csv_path)
+		history__add(&tr->history, &s, &tr->ledger, retained_of, tr);
 	if (final)
-		live_view__summary(tr->live || !tr->o->json_path || strcmp(tr->o->json_path, "-") ? stdout : stderr,
-				   &s, &tr->ledger, tr->o->top);
+		err = conclude(tr, &s, now);
 	else if (tr->live)
 		live_view__draw(stdout, &s, &tr->ledger, tr->o->top);
 	ledger__collect_gone(&tr->ledger);
+	return err;
 }
 
 static void write_exit(struct tracer *tr)
@@ -274,6 +340,9 @@ int tracer__run(const struct options *o)
 	tr.live = !o->quiet && isatty(STDOUT_FILENO) && !(o->json_path && !strcmp(o->json_path, "-"));
 	tr.measurements = calloc(MAX_MEASUREMENTS, sizeof(*tr.measurements));
 	ledger__init(&tr.ledger, resolve_vma, &tr);
+	tr.retention = retention__new(o->retain_after_s, now_ns());
+	retention__attach(tr.retention, &tr.ledger);
+	history__init(&tr.history, HISTORY_POINTS);
 	install_signals();
 
 	err = o->cmd ? target__fork(&tr.target, o->cmd) : target__attach(&tr.target, o->pid);
@@ -305,12 +374,14 @@ int tracer__run(const struct options *o)
 		tr.ledger.needs_full_reconcile = true;
 	}
 	fill_sample(&tr, &s, false);
-	timeline__meta(&tr.tl, &s, o->interval_s, mode, o->cmd, (uint64_t)time(NULL) * 1000);
+	tr.start_unix_ms = (uint64_t)time(NULL) * 1000;
+	timeline__meta(&tr.tl, &s, o->interval_s, mode, o->cmd, tr.start_unix_ms, tr.ledger.proc.allocators);
 
 	err = run_loop(&tr);
 	if (tr.exit_seen || tr.target.exited)
 		write_exit(&tr);
-	tick(&tr, true);
+	if (tick(&tr, true) && !err)
+		err = EXIT_RUNTIME;
 	if (tr.est.malformed)
 		fprintf(stderr, "arenatrace: %llu malformed records ignored\n", (unsigned long long)tr.est.malformed);
 	if (!err && tr.tl.failed)
@@ -328,6 +399,8 @@ cleanup:
 	pagemap__close(&tr.pm);
 	target__close(&tr.target);
 	ledger__free(&tr.ledger);
+	retention__free(tr.retention);
+	history__free(&tr.history);
 	free(tr.measurements);
 	return err;
 }

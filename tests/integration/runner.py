@@ -24,7 +24,8 @@ PAGE = 4096
 MiB = 1 << 20
 SLACK = 16 * PAGE  # fault-around granularity: the smallest error we tolerate
 TIMEOUT = 30.0
-KINDS = {"heap", "glibc_arena", "thread_stack", "stack", "file", "shmem", "anon"}
+KINDS = {"heap", "glibc_arena", "thread_stack", "stack", "file", "shmem", "anon",
+         "glibc_mmap_chunk", "jemalloc", "tcmalloc", "mimalloc", "go_heap", "python_arena"}
 ARENA_KEYS = ("t", "pid", "arena", "kind", "ranges", "mapped_bytes", "resident_bytes",
               "peak_resident_bytes", "faulted_bytes", "released_bytes")
 INTERVAL = "0.2"

@@ -79,17 +79,19 @@ static int teardown(void **state)
 static void test_kind_table(void **state)
 {
 	static const char *const names[] = {
-		"heap", "stack", "thread_stack", "glibc_arena", "shmem", "file", "anon",
+		"tcmalloc", "heap", "stack", "thread_stack", "go_heap", "glibc_arena",
+		"glibc_mmap_chunk", "python_arena", "mimalloc", "jemalloc", "shmem", "file", "anon",
 	};
+	const size_t n = sizeof(names) / sizeof(names[0]);
 
 	(void)state;
-	assert_int_equal(classifier__nr_kinds(), 7);
-	for (size_t i = 0; i < 7; i++) {
+	assert_int_equal(classifier__nr_kinds(), n);
+	for (size_t i = 0; i < n; i++) {
 		assert_string_equal(classifier__kind(i)->name, names[i]);
 		/* Only anon is provisional. */
-		assert_int_equal(classifier__kind(i)->provisional, i == 6);
+		assert_int_equal(classifier__kind(i)->provisional, i == n - 1);
 	}
-	assert_null(classifier__kind(7));
+	assert_null(classifier__kind(n));
 }
 
 /* ---- heap, stack ------------------------------------------------------------------ */

@@ -54,7 +54,7 @@ static void usage(void)
 		"usage: memops SCENARIO [ARGS]\n"
 		"  anon-write MIB | zero-read MIB | thp | munmap-partial | mremap | brk |\n"
 		"  mprotect-grow | dontneed | file MIB | populate MIB | hold MIB |\n"
-		"  threads | exec | exit CODE\n");
+		"  threads | burst [IDLE_MS] | exec | exit CODE\n");
 	exit(2);
 }
 
@@ -379,6 +379,7 @@ static uint32_t lcg(uint32_t *s)
 struct churn {
 	int id;
 	long objects;
+	int keep_index;     /* keep the pointer array too (burst: nothing but the freed objects is released) */
 	void **kept;
 	long nkept;
 };
@@ -407,18 +408,19 @@ static void *churn_thread(void *arg)
 		else
 			free(all[i]);
 	}
-	free(all);
+	if (!c->keep_index)
+		free(all);
 	return NULL;
 }
 
-static long run_churn(long objects)
+static long run_churn(long objects, int keep_index)
 {
 	pthread_t t[4];
 	struct churn c[4];
 	long kept = 0;
 
 	for (int i = 0; i < 4; i++) {
-		c[i] = (struct churn){ .id = i, .objects = objects };
+		c[i] = (struct churn){ .id = i, .objects = objects, .keep_index = keep_index };
 		if ((errno = pthread_create(&t[i], NULL, churn_thread, &c[i])))
 			die("pthread_create");
 	}
@@ -429,9 +431,25 @@ static long run_churn(long objects)
 	return kept;
 }
 
+/* burst: a quiet second, then 4 threads fault in ~140 MiB of small objects and
+ * free 98% of them (glibc keeps it all), then quiet for IDLE_MS before the
+ * checkpoint, so the retention numbers have something to say. */
+static int sc_burst(int argc, char **argv)
+{
+	long idle_ms = argc > 2 ? strtol(argv[2], NULL, 10) : 2500;
+	long kept;
+
+	usleep(1000 * 1000);
+	kept = run_churn(200000, 1);
+	printf("# burst kept %ld objects\n", kept);
+	usleep(idle_ms * 1000);
+	checkpoint("burst", 0, NULL);
+	return 0;
+}
+
 static int sc_threads(void)
 {
-	long kept = run_churn(50000);
+	long kept = run_churn(50000, 0);
 
 	printf("# threads kept %ld objects\n", kept);
 	checkpoint("threads", 0, NULL);
@@ -495,6 +513,8 @@ int main(int argc, char **argv)
 		rc = sc_hold(mib_arg(argc, argv, 64));
 	else if (!strcmp(s, "threads"))
 		rc = sc_threads();
+	else if (!strcmp(s, "burst"))
+		rc = sc_burst(argc, argv);
 	else if (!strcmp(s, "exec"))
 		rc = sc_exec(argv);
 	else if (!strcmp(s, "exit"))

@@ -1,0 +1,140 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include "diagnosis.h"
+
+#define MiB (1024.0 * 1024.0)
+
+static const struct {
+	const char *kind, *knob;
+} knobs[] = {
+	{ "glibc_arena", "glibc keeps freed memory in per-thread arenas: cap them with MALLOC_ARENA_MAX=2 "
+			 "(or mallopt(M_ARENA_MAX)), and call malloc_trim(0) after bursts to return free pages" },
+	{ "heap", "the brk heap only shrinks from its top: lower M_TRIM_THRESHOLD (MALLOC_TRIM_THRESHOLD_), "
+		  "call malloc_trim(0), or lower M_MMAP_THRESHOLD (MALLOC_MMAP_THRESHOLD_) so large blocks are "
+		  "mmapped and returned on free" },
+	{ "glibc_mmap_chunk", "each is one large malloc mapped on its own and returned on free: what stays is "
+			      "live data, not allocator retention" },
+	{ "jemalloc", "jemalloc returns dirty pages after dirty_decay_ms/muzzy_decay_ms: try "
+		      "MALLOC_CONF=background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0 (prefixed builds: "
+		      "_RJEM_MALLOC_CONF), and fewer arenas with narenas" },
+	{ "tcmalloc", "tcmalloc releases its page heap slowly: raise TCMALLOC_RELEASE_RATE or call "
+		      "MallocExtension::ReleaseFreeMemory()" },
+	{ "mimalloc", "mimalloc purges freed pages after a delay: lower MIMALLOC_PURGE_DELAY (0 = at once)" },
+	{ "go_heap", "the Go scavenger returns memory slowly: set GOMEMLIMIT, lower GOGC, or call "
+		     "debug.FreeOSMemory()" },
+	{ "python_arena", "CPython frees an obmalloc arena only when every object in it is gone: "
+			  "PYTHONMALLOC=malloc hands small objects to malloc instead" },
+	{ "thread_stack", "glibc caches the stacks of exited threads (up to 40 MiB): reuse threads from a pool" },
+};
+
+const char *diagnosis__knob(const char *kind)
+{
+	for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)
+		if (!strcmp(knobs[i].kind, kind))
+			return knobs[i].knob;
+	return NULL;
+}
+
+void diagnosis__make(struct diagnosis *d, const struct ledger *l, const struct retention *r,
+		     uint64_t rss_bytes, uint64_t now_ns)
+{
+	uint64_t floor = (uint64_t)(rss_bytes * 0.05) > (1u << 20) ? (uint64_t)(rss_bytes * 0.05) : (1u << 20);
+	struct { const char *kind; uint64_t retained; unsigned n; } kinds[32];
+	size_t nk = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->rss_bytes = rss_bytes;
+	for (const struct arena *a = l->arenas; a; a = a->next) {
+		struct arena_retention ar;
+		struct finding f;
+		size_t i;
+
+		if (a->gone || !retention__arena(r, a, now_ns, &ar))
+			continue;
+		d->retained_bytes += ar.retained_bytes;
+		for (i = 0; i < nk && strcmp(kinds[i].kind, a->kind->name); i++)
+			;
+		if (i == nk && nk < 32) {
+			kinds[nk].kind = a->kind->name;
+			kinds[nk].retained = 0;
+			kinds[nk++].n = 0;
+		}
+		if (i < nk && ar.retained_bytes) {
+			kinds[i].retained += ar.retained_bytes;
+			kinds[i].n++;
+		}
+		if (ar.retained_bytes < floor)
+			continue;
+		f = (struct finding){
+			.arena = a,
+			.retained_bytes = ar.retained_bytes,
+			.resident_bytes = (uint64_t)a->resident_pages * 4096,
+			.peak_bytes = (uint64_t)a->peak_resident_pages * 4096,
+			.released_since_peak_bytes = ar.released_since_peak_bytes,
+			.idle_s = ar.last_growth_ns && now_ns > ar.last_growth_ns ? (now_ns - ar.last_growth_ns) / 1e9 : -1,
+			.peak_age_s = ar.peak_ns && now_ns > ar.peak_ns ? (now_ns - ar.peak_ns) / 1e9 : -1,
+			.knob = diagnosis__knob(a->kind->name),
+		};
+		/* Keep the largest few, in order. */
+		for (i = d->nr; i > 0 && d->f[i - 1].retained_bytes < f.retained_bytes; i--)
+			if (i < DIAGNOSIS_MAX_FINDINGS)
+				d->f[i] = d->f[i - 1];
+		if (i < DIAGNOSIS_MAX_FINDINGS) {
+			d->f[i] = f;
+			if (d->nr < DIAGNOSIS_MAX_FINDINGS)
+				d->nr++;
+		}
+	}
+	for (size_t i = 0; i < nk; i++)
+		if (kinds[i].retained > d->top_kind_retained) {
+			d->top_kind = kinds[i].kind;
+			d->top_kind_retained = kinds[i].retained;
+			d->top_kind_arenas = kinds[i].n;
+		}
+}
+
+size_t diagnosis__text(const struct diagnosis *d, double retain_after_s, char *buf, size_t n)
+{
+	size_t len = 0;
+	const char *seen[DIAGNOSIS_MAX_FINDINGS];
+	size_t nseen = 0;
+
+#define OUT(...) (len += snprintf(buf + (len < n ? len : n), len < n ? n - len : 0, __VA_ARGS__))
+	if (!d->nr) {
+		OUT("No arena holds much retained memory (resident and untouched by any release for more "
+		    "than %.0f s): %.1f MiB of %.1f MiB RSS.\n", retain_after_s, d->retained_bytes / MiB,
+		    d->rss_bytes / MiB);
+		return len;
+	}
+	OUT("RSS %.1f MiB, of which %.1f MiB is retained: resident and untouched by any release for more "
+	    "than %.0f s.\n", d->rss_bytes / MiB, d->retained_bytes / MiB, retain_after_s);
+	if (d->top_kind && d->top_kind_arenas > 1)
+		OUT("%u %s arenas hold %.1f MiB of it.\n", d->top_kind_arenas, d->top_kind,
+		    d->top_kind_retained / MiB);
+	for (size_t i = 0; i < d->nr; i++) {
+		const struct finding *f = &d->f[i];
+
+		OUT("  %s: %.1f MiB retained of %.1f MiB resident (peak %.1f MiB", f->arena->id,
+		    f->retained_bytes / MiB, f->resident_bytes / MiB, f->peak_bytes / MiB);
+		if (f->peak_age_s >= 0)
+			OUT(" %.0f s ago", f->peak_age_s);
+		OUT(", %.1f MiB released since", f->released_since_peak_bytes / MiB);
+		if (f->idle_s >= 0)
+			OUT(", no growth for %.0f s", f->idle_s);
+		OUT(")\n");
+	}
+	for (size_t i = 0; i < d->nr; i++) {
+		const struct finding *f = &d->f[i];
+		bool dup = false;
+
+		for (size_t k = 0; k < nseen; k++)
+			dup |= !strcmp(seen[k], f->arena->kind->name);
+		if (dup || !f->knob)
+			continue;
+		seen[nseen++] = f->arena->kind->name;
+		OUT("Try (%s): %s.\n", f->arena->kind->name, f->knob);
+	}
+#undef OUT
+	return len;
+}
