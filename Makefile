@@ -28,7 +28,7 @@ endif
 CFLAGS ?= -O2 -g
 CFLAGS += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -MMD -MP \
           -Ibpf -Iuser -I$(OBJ)
-LDLIBS := -l:libbpf.a -lelf -lz
+LDLIBS := -l:libbpf.a -ldw -lelf -lz -lprotobuf-c
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OBJ)/%.bpf.o,$(BPF_SRCS))
@@ -37,7 +37,11 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(OBJ)/%.skel.h,$(BPF_SRCS))
 USER_SRCS := $(wildcard user/*.c user/kinds/*.c)
 BENCH_SRCS := $(filter-out tests/bench/floor.c,$(wildcard tests/bench/*.c))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS)) $(BUILD)/bench/floor
-USER_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(USER_SRCS))
+# pprof's profile.proto, compiled by protoc-c for user/pprof_export.c.
+PROTO_SRCS := $(wildcard user/proto/*.proto)
+PROTO_HDRS := $(patsubst user/proto/%.proto,$(OBJ)/%.pb-c.h,$(PROTO_SRCS))
+PROTO_OBJS := $(patsubst user/proto/%.proto,$(OBJ)/%.pb-c.o,$(PROTO_SRCS))
+USER_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(USER_SRCS)) $(PROTO_OBJS)
 # Everything but main.o, linked into the unit tests too.
 LIB_OBJS  := $(filter-out $(OBJ)/user/main.o,$(USER_OBJS))
 
@@ -79,7 +83,18 @@ $(OBJ)/%.skel.h: $(OBJ)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(OBJ)/user/%.o: user/%.c $(SKELS) | $(DEPS_STAMP)
+# One protoc-c run writes both files (a grouped pattern rule).
+$(OBJ)/%.pb-c.c $(OBJ)/%.pb-c.h: user/proto/%.proto | $(DEPS_STAMP)
+	$(call msg,PROTOC-C,$@)
+	$(Q)mkdir -p $(OBJ)
+	$(Q)protoc-c --proto_path=user/proto --c_out=$(OBJ) $<
+
+$(OBJ)/%.pb-c.o: $(OBJ)/%.pb-c.c $(OBJ)/%.pb-c.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# The generated headers before any user object: a first build has no .d files yet.
+$(OBJ)/user/%.o: user/%.c $(SKELS) $(PROTO_HDRS) | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@

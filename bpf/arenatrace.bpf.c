@@ -17,6 +17,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by user space before load. */
 const volatile __u32 target_tgid = 0;
 const volatile __u32 nr_cpus = 1;
+/* Stacks: 0 off, else enum arenatrace_stack_mode; one sample per sample_bytes made
+ * resident (faults) and per sample_bytes mapped (mapping syscalls). */
+const volatile __u32 stack_mode = 0;
+const volatile __u64 sample_bytes = 512 * 1024;
 
 /*
  * Per-CPU area offsets, learned once from a per-CPU array of our own: its raw
@@ -73,7 +77,22 @@ struct cpu_ctx {
 	/* The open run (see struct arenatrace_run_record), owned by run_tid. */
 	__u32 run_tid, run_events, run_origin, pad;
 	__u64 run_block, run_lo, run_hi, run_added, run_removed, run_first_ns;
+	/* Stack sampling: bytes since the last sample, and the next threshold. */
+	__u64 fault_bytes, fault_next, map_bytes, map_next;
 };
+
+/* Where a stack record is built before it is sent (too big for the BPF stack). */
+struct stack_scratch {
+	struct arenatrace_stack_record r;
+	__u8 data[ARENATRACE_STACK_COPY];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stack_scratch);
+} stack_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -354,6 +373,73 @@ static __always_inline void run_flush_tid(__u32 tid)
 		run_flush(c);
 }
 
+/* Byte-based sampling: true when this event's bytes cross the threshold; *weight
+ * gets every byte since the previous sample, so weights sum to the true total.
+ * The threshold is drawn in [N/2, 3N/2) so periodic patterns do not alias. */
+static __always_inline bool sample_due(__u64 *acc, __u64 *next, __u64 bytes, __u64 *weight)
+{
+	*acc += bytes;
+	if (!*next)
+		*next = sample_bytes / 2 + bpf_get_prandom_u32() % (sample_bytes ? sample_bytes : 1);
+	if (*acc < *next)
+		return false;
+	*weight = *acc;
+	*acc = 0;
+	*next = sample_bytes / 2 + bpf_get_prandom_u32() % (sample_bytes ? sample_bytes : 1);
+	return true;
+}
+
+/* Sends a stack sample for the current thread: frame-pointer ips, or its
+ * registers and the top of its stack for DWARF unwinding in user space. */
+static __always_inline int emit_stack(void *ctx, __u64 addr, __u64 len, __u64 weight, __u32 event, __u32 sys)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct stack_scratch *sc;
+	struct pt_regs *regs;
+	__u32 zero = 0;
+	long n, size = sizeof(sc->r);
+
+	sc = bpf_map_lookup_elem(&stack_scratch, &zero);
+	if (!sc)
+		return 0;
+	sc->r.type = ARENATRACE_REC_STACK;
+	sc->r.tid = (__u32)bpf_get_current_pid_tgid();
+	sc->r.ts_ns = bpf_ktime_get_ns();
+	sc->r.addr = addr;
+	sc->r.len = len;
+	sc->r.weight_bytes = weight;
+	sc->r.event = event;
+	sc->r.sys = sys;
+	sc->r.mode = stack_mode;
+	sc->r.nr_ips = 0;
+	sc->r.stack_len = 0;
+	sc->r.pad = 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	sc->r.regs[0] = BPF_CORE_READ(regs, ip);
+	sc->r.regs[1] = BPF_CORE_READ(regs, sp);
+	sc->r.regs[2] = BPF_CORE_READ(regs, bp);
+	if (stack_mode == ARENATRACE_STACK_FP) {
+		n = bpf_get_stack(ctx, sc->data, ARENATRACE_MAX_FRAMES * 8, BPF_F_USER_STACK);
+		if (n > 0) {
+			sc->r.nr_ips = n / 8;
+			size += n & (ARENATRACE_MAX_FRAMES * 8 - 1 | ARENATRACE_MAX_FRAMES * 8);
+		}
+	} else {
+		/* The top of the stack is resident (the thread is running on it); a
+		 * shorter copy when the deeper part is not. */
+		if (!bpf_probe_read_user(sc->data, ARENATRACE_STACK_COPY, (void *)sc->r.regs[1]))
+			sc->r.stack_len = ARENATRACE_STACK_COPY;
+		else if (!bpf_probe_read_user(sc->data, ARENATRACE_STACK_COPY / 4, (void *)sc->r.regs[1]))
+			sc->r.stack_len = ARENATRACE_STACK_COPY / 4;
+		size += sc->r.stack_len;
+	}
+	if (size > (long)sizeof(*sc))
+		size = sizeof(*sc);
+	if (bpf_ringbuf_output(&events, sc, size & 0xffff, BPF_RB_NO_WAKEUP))
+		stat_inc(ARENATRACE_STAT_LOST);
+	return 0;
+}
+
 SEC("tp_btf/rss_stat")
 int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 {
@@ -397,7 +483,11 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	if (uncertain || delta <= 0)
 		flags = ARENATRACE_UNCERTAIN;
 	if (c->tid == tid && c->fault_origin) {
+		__u64 weight;
+
 		run_add(c, tid, c->fault_addr, (c->fault_addr & ~4095ULL) + 4096, delta, c->fault_origin | flags);
+		if (stack_mode && delta > 0 && sample_due(&c->fault_bytes, &c->fault_next, delta * 4096, &weight))
+			emit_stack(ctx, c->fault_addr, 0, weight, ARENATRACE_STACK_FAULT, 0);
 		return 0;
 	}
 	tc = current_ctx(false);
@@ -499,6 +589,37 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
+/* Mapping growth (mmap, brk, mremap, mprotect), sampled by bytes for the growth
+ * profile. brk's growth is the new break minus the old, which user space knows;
+ * here it counts the call's length argument only for the others. */
+static __always_inline void sample_growth(void *ctx, struct task_ctx *tc, long ret)
+{
+	struct cpu_ctx *c = this_cpu_ctx();
+	__u64 addr = tc->args[0], len = tc->args[1], weight;
+
+	if (!c)
+		return;
+	switch (tc->sys) {
+	case ARENATRACE_SYS_MMAP:
+		addr = (__u64)ret;
+		break;
+	case ARENATRACE_SYS_MREMAP:
+		addr = (__u64)ret;
+		len = tc->args[2] > tc->args[1] ? tc->args[2] - tc->args[1] : 0;
+		break;
+	case ARENATRACE_SYS_BRK:
+		addr = (__u64)ret;
+		len = 4096; /* weighted in user space by the break's move */
+		break;
+	case ARENATRACE_SYS_MPROTECT:
+		break;
+	default:
+		return;
+	}
+	if (len && sample_due(&c->map_bytes, &c->map_next, len, &weight))
+		emit_stack(ctx, addr, len, weight, ARENATRACE_STACK_SYSCALL, tc->sys);
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -529,6 +650,8 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		tc->sys_flags = 0;
 		return 0;
 	}
+	if (stack_mode && ret >= 0 && tc->sys != ARENATRACE_SYS_MUNMAP)
+		sample_growth(ctx, tc, ret);
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		stat_inc(ARENATRACE_STAT_LOST);

@@ -24,7 +24,45 @@ enum arenatrace_record_type {
 	ARENATRACE_REC_EXIT = 4,    /* the target's thread group is dead */
 	ARENATRACE_REC_THREAD = 5,  /* a thread was created in the target */
 	ARENATRACE_REC_FAULT_RUN = 6, /* RSS made resident by a thread's faults in one 2 MiB block */
+	ARENATRACE_REC_STACK = 7,   /* a sampled user stack (see struct arenatrace_stack_record) */
 };
+
+/* What a stack sample was taken for. */
+enum arenatrace_stack_event {
+	ARENATRACE_STACK_FAULT = 1,   /* a fault that made memory resident */
+	ARENATRACE_STACK_SYSCALL = 2, /* a mapping syscall; sys says which */
+};
+
+enum arenatrace_stack_mode {
+	ARENATRACE_STACK_FP = 1,      /* ips[] from frame pointers (bpf_get_stack) */
+	ARENATRACE_STACK_DWARF = 2,   /* regs + a copy of the top of the user stack, unwound later */
+};
+
+#define ARENATRACE_MAX_FRAMES 64
+#define ARENATRACE_STACK_COPY 8192
+
+/*
+ * A sampled user stack. Faults are sampled by bytes made resident (one sample per
+ * --sample-bytes, standing for weight_bytes); mapping syscalls are all sampled.
+ * Variable size: the header, then nr_ips u64 ips (FP) or stack_len bytes (DWARF).
+ */
+struct arenatrace_stack_record {
+	__u32 type;           /* ARENATRACE_REC_STACK */
+	__u32 tid;
+	__u64 ts_ns;
+	__u64 addr;           /* fault address, or the syscall's range start */
+	__u64 len;            /* the syscall's range length; 0 for faults */
+	__u64 weight_bytes;   /* bytes this sample stands for */
+	__u32 event;          /* enum arenatrace_stack_event */
+	__u32 sys;            /* enum arenatrace_syscall for ARENATRACE_STACK_SYSCALL */
+	__u32 mode;           /* enum arenatrace_stack_mode */
+	__u32 nr_ips;         /* FP: ips that follow */
+	__u32 stack_len;      /* DWARF: bytes of stack that follow */
+	__u32 pad;
+	__u64 regs[3];        /* DWARF: user ip, sp, bp at the event */
+	/* __u64 ips[nr_ips] or __u8 stack[stack_len] follows */
+};
+_Static_assert(sizeof(struct arenatrace_stack_record) == 88, "stack record size");
 
 /* Where an RSS change happened, as far as the kernel side could tell. */
 enum arenatrace_rss_origin {

@@ -3,10 +3,14 @@
 # Usage: scripts/install-deps.sh [core|test|html|bench|all]   (default: core)
 set -euo pipefail
 
-core_pkgs=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc)
+# protobuf-c: the pprof exporter (user/pprof_export.c) and its code generator.
+core_pkgs=(clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config make gcc
+           protobuf-c-compiler libprotobuf-c-dev)
 # Allocators the fingerprint tests preload (tests/integration/test_allocators.py).
 # Not golang-go (big): the Go heap test builds its workload only when `go` exists.
-test_pkgs=(libcmocka-dev python3 python3-pytest util-linux libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0)
+# protobuf-compiler: `protoc --decode` checks the pprof file (tests/integration/test_pprof.py).
+test_pkgs=(libcmocka-dev python3 python3-pytest util-linux libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
+           protobuf-compiler)
 # Renders the HTML report in tests/integration/test_html.py (part of `make test`).
 html_pkgs=(chromium)
 # Peers `make bench` compares against.

@@ -28,6 +28,14 @@ void cli__usage(FILE *out)
 "                       than this counts as retained (default 30)\n"
 "      --html PATH      write a self-contained HTML report when it stops\n"
 "      --csv PATH       write the timeline as CSV when it stops\n"
+"      --call-graph MODE  sample user stacks: dwarf (default; works without frame\n"
+"                       pointers, as in Debian's glibc) or fp (cheaper, shallower)\n"
+"      --sample-bytes N one stack per N bytes made resident or mapped (default 524288)\n"
+"      --folded PATH    flame graph input (flamegraph.pl folded stacks), arena as root\n"
+"      --folded-profile P  resident (default: who owns resident memory now),\n"
+"                       faulted (bytes faulted in over the run) or growth (mappings)\n"
+"      --pprof PATH     gzipped pprof profile with all three as sample types\n"
+"      --debuginfod     let symbolization fetch debug info with debuginfod (slow)\n"
 "      --btf PATH       kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
 "  -v, --verbose        libbpf debug output\n"
 "  -h, --help           this help\n"
@@ -69,7 +77,8 @@ static int parse_uint(const char *opt, const char *s, long min, long max, long *
 
 int cli__parse(int argc, char **argv, struct options *o)
 {
-	enum { OPT_JSON = 256, OPT_BTF, OPT_TOP, OPT_RETAIN, OPT_HTML, OPT_CSV };
+	enum { OPT_JSON = 256, OPT_BTF, OPT_TOP, OPT_RETAIN, OPT_HTML, OPT_CSV, OPT_CALL_GRAPH,
+	       OPT_SAMPLE_BYTES, OPT_FOLDED, OPT_FOLDED_PROFILE, OPT_PPROF, OPT_DEBUGINFOD };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "interval", required_argument, NULL, 'i' },
@@ -83,6 +92,12 @@ int cli__parse(int argc, char **argv, struct options *o)
 		{ "retain-after", required_argument, NULL, OPT_RETAIN },
 		{ "html", required_argument, NULL, OPT_HTML },
 		{ "csv", required_argument, NULL, OPT_CSV },
+		{ "call-graph", required_argument, NULL, OPT_CALL_GRAPH },
+		{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
+		{ "folded", required_argument, NULL, OPT_FOLDED },
+		{ "folded-profile", required_argument, NULL, OPT_FOLDED_PROFILE },
+		{ "pprof", required_argument, NULL, OPT_PPROF },
+		{ "debuginfod", no_argument, NULL, OPT_DEBUGINFOD },
 		{ NULL, 0, NULL, 0 },
 	};
 	long v;
@@ -92,6 +107,7 @@ int cli__parse(int argc, char **argv, struct options *o)
 	o->interval_s = 1.0;
 	o->top = 15;
 	o->retain_after_s = 30.0;
+	o->sample_bytes = 512 * 1024;
 	/* '+': stop at the first non-option so the command's own flags stay its own. */
 	while ((c = getopt_long(argc, argv, "+p:i:d:qvh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -119,6 +135,37 @@ int cli__parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_HTML: o->html_path = optarg; break;
 		case OPT_CSV: o->csv_path = optarg; break;
+		case OPT_CALL_GRAPH:
+			if (!strcmp(optarg, "dwarf"))
+				o->call_graph = 2;
+			else if (!strcmp(optarg, "fp"))
+				o->call_graph = 1;
+			else {
+				fprintf(stderr, "arenatrace: --call-graph expects dwarf or fp, got '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_SAMPLE_BYTES:
+			if (parse_uint("--sample-bytes", optarg, 4096, 1L << 40, &v))
+				return EXIT_USAGE;
+			o->sample_bytes = (unsigned long)v;
+			break;
+		case OPT_FOLDED: o->folded_path = optarg; break;
+		case OPT_FOLDED_PROFILE:
+			if (!strcmp(optarg, "resident"))
+				o->folded_profile = 0;
+			else if (!strcmp(optarg, "faulted"))
+				o->folded_profile = 1;
+			else if (!strcmp(optarg, "growth"))
+				o->folded_profile = 2;
+			else {
+				fprintf(stderr, "arenatrace: --folded-profile expects resident, faulted or growth, got '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_PPROF: o->pprof_path = optarg; break;
+		case OPT_DEBUGINFOD: o->debuginfod = true; break;
 		case OPT_TOP:
 			if (parse_uint("--top", optarg, 1, 10000, &v))
 				return EXIT_USAGE;
@@ -131,6 +178,9 @@ int cli__parse(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		o->cmd = &argv[optind];
+	/* Profiles need stacks; DWARF by default (Debian's glibc has no frame pointers). */
+	if (!o->call_graph && (o->folded_path || o->pprof_path))
+		o->call_graph = 2;
 	if (!o->pid == !o->cmd) {
 		fprintf(stderr, "arenatrace: %s\nTry 'arenatrace --help'.\n",
 			o->pid ? "give either -p PID or -- CMD, not both"

@@ -19,6 +19,13 @@ struct options {
 	double retain_after_s;  /* --retain-after: resident this long with no release = retained */
 	const char *html_path;  /* --html: self-contained report written at the end */
 	const char *csv_path;   /* --csv: the timeline for spreadsheets, written at the end */
+	/* Stacks (on with --call-graph, --folded or --pprof). */
+	unsigned call_graph;    /* 0 off, else enum arenatrace_stack_mode */
+	unsigned long sample_bytes; /* --sample-bytes: one stack per this many bytes */
+	const char *folded_path;    /* --folded */
+	unsigned folded_profile;    /* --folded-profile: enum profile_type */
+	const char *pprof_path;     /* --pprof */
+	bool debuginfod;            /* --debuginfod */
 };
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };

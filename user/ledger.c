@@ -22,6 +22,27 @@ static char *xstrdup(const char *s)
 	return s ? strcpy(xrealloc(NULL, strlen(s) + 1), s) : NULL;
 }
 
+void ledger__add_observer(struct ledger *l, const struct ledger_observer *o)
+{
+	if (l->nr_observers < LEDGER_MAX_OBSERVERS)
+		l->observers[l->nr_observers++] = *o;
+}
+
+void ledger__notify(const struct ledger *l, struct arena *a, uint64_t lo, uint64_t hi, int64_t pages,
+		    uint64_t ts_ns)
+{
+	for (size_t i = 0; i < l->nr_observers; i++)
+		if (l->observers[i].on_change)
+			l->observers[i].on_change(l->observers[i].cookie, a, lo, hi, pages, ts_ns);
+}
+
+static void notify_free(const struct ledger *l, struct arena *a)
+{
+	for (size_t i = 0; i < l->nr_observers; i++)
+		if (l->observers[i].on_free)
+			l->observers[i].on_free(l->observers[i].cookie, a);
+}
+
 void ledger__init(struct ledger *l, ledger_resolve_fn resolve, void *cookie)
 {
 	memset(l, 0, sizeof(*l));
@@ -35,8 +56,7 @@ static void free_arenas(struct ledger *l)
 
 	for (; a; a = n) {
 		n = a->next;
-		if (l->observer.on_free)
-			l->observer.on_free(l->observer.cookie, a);
+		notify_free(l, a);
 		free(a->id);
 		free(a);
 	}
@@ -157,8 +177,7 @@ static void arena_apply(struct ledger *l, struct arena *a, uint64_t lo, uint64_t
 {
 	if (!delta)
 		return;
-	if (l->observer.on_change)
-		l->observer.on_change(l->observer.cookie, a, lo, hi, delta, l->now_ns);
+	ledger__notify(l, a, lo, hi, delta, l->now_ns);
 	a->resident_pages += delta;
 	if (delta > 0)
 		a->faulted_pages += delta;
@@ -186,8 +205,8 @@ void ledger__correct(struct ledger *l, struct arena *a, int64_t pages, uint64_t 
 	int64_t diff = pages - a->resident_pages;
 
 	a->corrected_ns = walk_ns;
-	if (diff && l->observer.on_change)
-		l->observer.on_change(l->observer.cookie, a, 0, 0, diff, l->now_ns);
+	if (diff)
+		ledger__notify(l, a, 0, 0, diff, l->now_ns);
 	l->drift_pages += diff < 0 ? -diff : diff;
 	a->resident_pages = pages;
 	if (pages > a->peak_resident_pages)
@@ -204,8 +223,7 @@ void ledger__collect_gone(struct ledger *l)
 
 		if (a->gone) {
 			*pp = a->next;
-			if (l->observer.on_free)
-				l->observer.on_free(l->observer.cookie, a);
+			notify_free(l, a);
 			free(a->id);
 			free(a);
 			l->nr_arenas--;

@@ -27,6 +27,7 @@ struct arena {
 	uint64_t corrected_ns;     /* start of the page-table walk last applied */
 	bool gone;                 /* no regions left: reported once more, then freed */
 	void *retention;           /* the retention analysis' per-arena state (retention.c) */
+	void *stacks;              /* profile (a)'s per-arena state (stacks.c) */
 	struct arena *next;
 };
 
@@ -42,6 +43,8 @@ struct ledger_observer {
 	void (*on_free)(void *cookie, struct arena *a);   /* before the arena is freed */
 	void *cookie;
 };
+
+#define LEDGER_MAX_OBSERVERS 4
 
 /* Facts about the target process the classifier may use (allocators.c fills it). */
 struct process_info {
@@ -71,7 +74,8 @@ struct ledger {
 	uint64_t last_unmap_ns;        /* when memory was last unmapped or replaced */
 	ledger_resolve_fn resolve;
 	void *resolve_cookie;
-	struct ledger_observer observer;   /* optional */
+	struct ledger_observer observers[LEDGER_MAX_OBSERVERS];
+	size_t nr_observers;
 	struct process_info proc;          /* optional, for the classifier */
 };
 
@@ -112,6 +116,12 @@ void ledger__suspect(struct ledger *l);
 void ledger__correct(struct ledger *l, struct arena *a, int64_t pages, uint64_t walk_ns);
 /* Drops arenas reported as gone; call after each emitted sample. */
 void ledger__collect_gone(struct ledger *l);
+
+/* Observers, called in the order added. */
+void ledger__add_observer(struct ledger *l, const struct ledger_observer *o);
+/* Tells every observer about a change (the ledger and the seed use it). */
+void ledger__notify(const struct ledger *l, struct arena *a, uint64_t lo, uint64_t hi, int64_t pages,
+		    uint64_t ts_ns);
 
 /* Queries. */
 const struct region *ledger__region_at(const struct ledger *l, uint64_t addr);

@@ -68,7 +68,7 @@ static int check_btf(const char *btf_path)
 }
 
 int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool verbose,
-		  loader_record_fn fn, void *cookie)
+		  unsigned stack_mode, uint64_t sample_bytes, loader_record_fn fn, void *cookie)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = btf_path);
 	int err;
@@ -91,6 +91,8 @@ int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool ve
 	}
 	ld->skel->rodata->target_tgid = (__u32)target;
 	ld->skel->rodata->nr_cpus = (__u32)ld->nr_cpus;
+	ld->skel->rodata->stack_mode = stack_mode;
+	ld->skel->rodata->sample_bytes = sample_bytes;
 	err = arenatrace_bpf__load(ld->skel);
 	if (err) {
 		fprintf(stderr,

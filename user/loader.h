@@ -19,8 +19,9 @@ struct loader {
 typedef int (*loader_record_fn)(void *cookie, void *data, size_t len);
 
 /* Returns 0, or an exit code after printing what to do. */
+/* stack_mode: 0 off, else enum arenatrace_stack_mode, one sample per sample_bytes. */
 int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool verbose,
-		  loader_record_fn fn, void *cookie);
+		  unsigned stack_mode, uint64_t sample_bytes, loader_record_fn fn, void *cookie);
 /* Applies every record waiting in the ring buffer; returns how many, or -errno. */
 int loader__drain(struct loader *ld);
 uint64_t loader__stat(struct loader *ld, enum arenatrace_stat which);

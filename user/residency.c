@@ -130,8 +130,8 @@ int residency__seed(struct ledger *l, pid_t pid, struct pagemap *pm)
 		r->arena->resident_pages += n;
 		r->arena->peak_resident_pages = r->arena->resident_pages;
 		/* ts 0: resident before we looked, of unknown age. */
-		if (n && l->observer.on_change)
-			l->observer.on_change(l->observer.cookie, r->arena, r->start, r->end, n, 0);
+		if (n)
+			ledger__notify(l, r->arena, r->start, r->end, n, 0);
 	}
 	return 0;
 }

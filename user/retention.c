@@ -255,9 +255,9 @@ static void on_free(void *cookie, struct arena *a)
 
 void retention__attach(struct retention *r, struct ledger *l)
 {
-	l->observer.on_change = on_change;
-	l->observer.on_free = on_free;
-	l->observer.cookie = r;
+	struct ledger_observer o = { .on_change = on_change, .on_free = on_free, .cookie = r };
+
+	ledger__add_observer(l, &o);
 }
 
 /* ---- ticks and bursts ---------------------------------------------------------- */

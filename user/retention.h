@@ -42,7 +42,7 @@ struct arena_retention {
 
 struct retention *retention__new(double retain_after_s, uint64_t start_ns);
 void retention__free(struct retention *r);
-/* Plugs the analysis into the ledger (sets l->observer). */
+/* Plugs the analysis into the ledger (as one of its observers). */
 void retention__attach(struct retention *r, struct ledger *l);
 /* Once per interval: burst detection against the process's baseline rate. */
 void retention__tick(struct retention *r, const struct ledger *l, uint64_t now_ns);

@@ -9,7 +9,11 @@
 #include "diagnosis.h"
 #include "events.h"
 #include "history.h"
+#include "folded_export.h"
 #include "html_report.h"
+#include "pprof_export.h"
+#include "profile.h"
+#include "stacks.h"
 #include "ledger.h"
 #include "live_view.h"
 #include "loader.h"
@@ -44,6 +48,7 @@ struct tracer {
 	struct measurement *measurements;
 	struct retention *retention;
 	struct history history;    /* for --html and --csv */
+	struct stacks *stacks;     /* with --call-graph, --folded, --pprof */
 	uint64_t start_unix_ms;
 };
 
@@ -91,8 +96,18 @@ static int seed(struct tracer *tr)
 		fprintf(stderr, "arenatrace: cannot open /proc/%d/pagemap: %s\n", tr->target.pid, strerror(-err));
 		return err;
 	}
+	/* Stacks first: the seed tells the ledger's observers what is resident. */
+	if (tr->o->call_graph) {
+		if (!tr->stacks) {
+			tr->stacks = stacks__new(tr->target.pid, tr->o->debuginfod);
+			stacks__attach(tr->stacks, &tr->ledger);
+		} else {
+			stacks__exec(tr->stacks, tr->target.pid);
+		}
+	}
 	tr->seed_ns = now_ns();
-	return residency__seed(&tr->ledger, tr->target.pid, &tr->pm);
+	err = residency__seed(&tr->ledger, tr->target.pid, &tr->pm);
+	return err;
 }
 
 static void on_exec(void *cookie, const char *comm, const char *filename, uint64_t ts_ns)
@@ -128,8 +143,18 @@ static void on_thread(void *cookie, uint32_t tid, uint64_t ts_ns)
 static int on_record(void *cookie, void *data, size_t len)
 {
 	struct tracer *tr = cookie;
+	const struct arenatrace_syscall_record *sc = data;
 
+	if (len >= sizeof(struct arenatrace_stack_record) && sc->type == ARENATRACE_REC_STACK) {
+		if (tr->stacks && sc->ts_ns >= tr->seed_ns)
+			stacks__on_record(tr->stacks, &tr->ledger, data, len);
+		return 0;
+	}
 	events__apply(&tr->ledger, tr->target.pid, tr->seed_ns, data, len, &tr->sink, &tr->est);
+	/* A file mapped (a library loaded): its symbols may be needed. */
+	if (tr->stacks && len >= sizeof(*sc) && sc->type == ARENATRACE_REC_SYSCALL &&
+	    sc->sys == ARENATRACE_SYS_MMAP && !(sc->args[3] & 0x20 /* MAP_ANONYMOUS */))
+		stacks__refresh(tr->stacks);
 	return 0;
 }
 
@@ -212,6 +237,18 @@ static int write_reports(struct tracer *tr, uint64_t now, const char *diagnosis)
 
 	if (tr->o->csv_path && csv_export__write(tr->o->csv_path, &tr->history))
 		err = EXIT_RUNTIME;
+	if (tr->stacks && (tr->o->folded_path || tr->o->pprof_path)) {
+		struct profile *p = profile__new();
+
+		stacks__export(tr->stacks, &tr->ledger, p);
+		if (tr->o->folded_path &&
+		    folded_export__write(tr->o->folded_path, p, (enum profile_type)tr->o->folded_profile))
+			err = EXIT_RUNTIME;
+		if (tr->o->pprof_path &&
+		    pprof_export__write(tr->o->pprof_path, p, now - tr->start_ns, tr->start_unix_ms * 1000000ULL))
+			err = EXIT_RUNTIME;
+		profile__free(p);
+	}
 	if (tr->o->html_path) {
 		struct html_report_input in = {
 			.history = &tr->history, .pid = tr->target.pid, .comm = tr->target.comm,
@@ -348,7 +385,8 @@ int tracer__run(const struct options *o)
 	err = o->cmd ? target__fork(&tr.target, o->cmd) : target__attach(&tr.target, o->pid);
 	if (err)
 		goto cleanup;
-	err = loader__start(&tr.ld, tr.target.pid, o->btf_path, o->verbose, on_record, &tr);
+	err = loader__start(&tr.ld, tr.target.pid, o->btf_path, o->verbose, o->call_graph, o->sample_bytes,
+			    on_record, &tr);
 	if (err)
 		goto cleanup;
 	if (timeline__open(&tr.tl, o->json_path)) {
@@ -400,6 +438,7 @@ cleanup:
 	target__close(&tr.target);
 	ledger__free(&tr.ledger);
 	retention__free(tr.retention);
+	stacks__free(tr.stacks);
 	history__free(&tr.history);
 	free(tr.measurements);
 	return err;

@@ -1,0 +1,416 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "stacks.h"
+#include "symbolizer.h"
+#include "unwind.h"
+
+#define BLOCK_SHIFT 21
+#define PAGE 4096
+
+/* A distinct stack (leaf first), interned; its id is its index. */
+struct stack {
+	uint64_t hash;
+	uint32_t nr;
+	uint64_t *ips;
+	struct profile_frame *frames;   /* symbolized at export, once */
+};
+
+/* Profile (b)/(c) cell: bytes for one (type, stack, arena). */
+struct cell {
+	uint32_t type, stack;
+	const char *arena, *kind;       /* interned */
+	int64_t bytes;
+};
+
+/* Profile (a): in one 2 MiB block of an arena, which stacks' samples landed. */
+struct share {
+	uint32_t stack;
+	double bytes;
+};
+
+struct sblock {
+	uint64_t block;
+	int64_t resident_pages;
+	struct share *e;
+	size_t n, cap;
+};
+
+struct arena_stacks {
+	struct sblock *blocks;          /* sorted by block */
+	size_t n, cap;
+};
+
+struct stacks {
+	pid_t pid;
+	bool debuginfod;
+	struct symbolizer *sym;
+	struct symbolizer **old_syms;   /* of images before an exec: own their frames' strings */
+	size_t nr_old_syms;
+	struct stack *list;
+	size_t nr, cap;
+	uint32_t *index;                /* open addressing over list, UINT32_MAX = empty */
+	size_t index_cap;
+	struct cell *cells;
+	size_t nr_cells, cap_cells;
+	char **names;                   /* interned arena ids and kinds */
+	size_t nr_names, cap_names;
+	struct stacks_stats st;
+};
+
+static void *grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return p;
+	*cap = *cap ? *cap * 2 : 16;
+	if (*cap < need)
+		*cap = need;
+	p = realloc(p, *cap * elem);
+	if (!p)
+		abort();
+	return p;
+}
+
+struct stacks *stacks__new(pid_t pid, bool debuginfod)
+{
+	struct stacks *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		abort();
+	s->pid = pid;
+	s->debuginfod = debuginfod;
+	s->sym = symbolizer__new(pid, debuginfod);
+	return s;
+}
+
+void stacks__free(struct stacks *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nr; i++) {
+		free(s->list[i].ips);
+		free(s->list[i].frames);
+	}
+	for (size_t i = 0; i < s->nr_names; i++)
+		free(s->names[i]);
+	free(s->list);
+	free(s->index);
+	free(s->cells);
+	free(s->names);
+	symbolizer__free(s->sym);
+	for (size_t i = 0; i < s->nr_old_syms; i++)
+		symbolizer__free(s->old_syms[i]);
+	free(s->old_syms);
+	free(s);
+}
+
+void stacks__refresh(struct stacks *s)
+{
+	if (s->sym)
+		symbolizer__refresh(s->sym);
+}
+
+static const struct profile_frame *frames_of(struct stacks *s, uint32_t id);
+
+void stacks__exec(struct stacks *s, pid_t pid)
+{
+	/* Frames of the old image are symbolized now, while its modules are known;
+	 * the strings stay with the old symbolizer, which is kept. */
+	for (size_t i = 0; i < s->nr; i++)
+		frames_of(s, (uint32_t)i);
+	s->old_syms = realloc(s->old_syms, (s->nr_old_syms + 1) * sizeof(*s->old_syms));
+	if (!s->old_syms)
+		abort();
+	s->old_syms[s->nr_old_syms++] = s->sym;
+	s->pid = pid;
+	s->sym = symbolizer__new(pid, s->debuginfod);
+}
+
+void stacks__stats(const struct stacks *s, struct stacks_stats *out)
+{
+	*out = s->st;
+	out->distinct_stacks = s->nr;
+}
+
+static const char *intern(struct stacks *s, const char *str)
+{
+	for (size_t i = s->nr_names; i-- > 0;)
+		if (!strcmp(s->names[i], str))
+			return s->names[i];
+	s->names = grow(s->names, &s->cap_names, s->nr_names + 1, sizeof(*s->names));
+	s->names[s->nr_names] = strdup(str);
+	if (!s->names[s->nr_names])
+		abort();
+	return s->names[s->nr_names++];
+}
+
+/* ---- stack table ----------------------------------------------------------------- */
+
+static uint64_t hash_ips(const uint64_t *ips, uint32_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (uint32_t i = 0; i < n; i++) {
+		h ^= ips[i];
+		h *= 1099511628211ULL;
+	}
+	return h ^ n;
+}
+
+static void reindex(struct stacks *s)
+{
+	size_t cap = s->index_cap ? s->index_cap * 2 : 256;
+
+	free(s->index);
+	s->index = malloc(cap * sizeof(*s->index));
+	if (!s->index)
+		abort();
+	memset(s->index, 0xff, cap * sizeof(*s->index));
+	s->index_cap = cap;
+	for (size_t i = 0; i < s->nr; i++) {
+		size_t k = s->list[i].hash & (cap - 1);
+
+		while (s->index[k] != UINT32_MAX)
+			k = (k + 1) & (cap - 1);
+		s->index[k] = (uint32_t)i;
+	}
+}
+
+static uint32_t stack_id(struct stacks *s, const uint64_t *ips, uint32_t n)
+{
+	uint64_t h = hash_ips(ips, n);
+	size_t k;
+
+	if ((s->nr + 1) * 2 > s->index_cap)
+		reindex(s);
+	for (k = h & (s->index_cap - 1); s->index[k] != UINT32_MAX; k = (k + 1) & (s->index_cap - 1)) {
+		struct stack *st = &s->list[s->index[k]];
+
+		if (st->hash == h && st->nr == n && !memcmp(st->ips, ips, n * sizeof(*ips)))
+			return s->index[k];
+	}
+	s->list = grow(s->list, &s->cap, s->nr + 1, sizeof(*s->list));
+	s->list[s->nr] = (struct stack){ .hash = h, .nr = n, .ips = malloc(n * sizeof(*ips) + 1) };
+	if (!s->list[s->nr].ips)
+		abort();
+	memcpy(s->list[s->nr].ips, ips, n * sizeof(*ips));
+	s->index[k] = (uint32_t)s->nr;
+	return (uint32_t)s->nr++;
+}
+
+/* ---- profile (b) and (c) --------------------------------------------------------- */
+
+static void cell_add(struct stacks *s, uint32_t type, uint32_t stack, const struct arena *a, int64_t bytes)
+{
+	const char *arena = intern(s, a->id), *kind = intern(s, a->kind->name);
+
+	for (size_t i = s->nr_cells; i-- > 0;) {
+		struct cell *c = &s->cells[i];
+
+		if (c->type == type && c->stack == stack && c->arena == arena) {
+			c->bytes += bytes;
+			return;
+		}
+	}
+	s->cells = grow(s->cells, &s->cap_cells, s->nr_cells + 1, sizeof(*s->cells));
+	s->cells[s->nr_cells++] = (struct cell){ .type = type, .stack = stack, .arena = arena, .kind = kind,
+						 .bytes = bytes };
+}
+
+/* ---- profile (a): per-arena blocks -------------------------------------------------- */
+
+static struct arena_stacks *arena_state(struct arena *a)
+{
+	if (!a->stacks) {
+		a->stacks = calloc(1, sizeof(struct arena_stacks));
+		if (!a->stacks)
+			abort();
+	}
+	return a->stacks;
+}
+
+static struct sblock *sblock_get(struct arena_stacks *as, uint64_t block)
+{
+	size_t lo = 0, hi = as->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (as->blocks[mid].block < block)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < as->n && as->blocks[lo].block == block)
+		return &as->blocks[lo];
+	as->blocks = grow(as->blocks, &as->cap, as->n + 1, sizeof(*as->blocks));
+	memmove(&as->blocks[lo + 1], &as->blocks[lo], (as->n - lo) * sizeof(*as->blocks));
+	memset(&as->blocks[lo], 0, sizeof(*as->blocks));
+	as->blocks[lo].block = block;
+	as->n++;
+	return &as->blocks[lo];
+}
+
+/* Releases shrink every sample in the block by the share of its pages released. */
+static int64_t sblock_release(struct sblock *b, int64_t pages)
+{
+	int64_t take = pages < b->resident_pages ? pages : b->resident_pages;
+	double keep;
+
+	if (take <= 0)
+		return 0;
+	keep = (double)(b->resident_pages - take) / (double)b->resident_pages;
+	for (size_t i = 0; i < b->n; i++)
+		b->e[i].bytes *= keep;
+	b->resident_pages -= take;
+	return take;
+}
+
+static void on_change(void *cookie, struct arena *a, uint64_t lo, uint64_t hi, int64_t pages, uint64_t ts_ns)
+{
+	struct arena_stacks *as = arena_state(a);
+	uint64_t first = lo >> BLOCK_SHIFT, last = hi ? (hi - 1) >> BLOCK_SHIFT : first;
+
+	(void)cookie;
+	(void)ts_ns;
+	if (pages > 0) {
+		/* Whole pages per block only matter as the denominator of releases. */
+		sblock_get(as, first)->resident_pages += pages;
+		return;
+	}
+	pages = -pages;
+	for (size_t i = 0; i < as->n && pages; i++)
+		if (as->blocks[i].block >= first && as->blocks[i].block <= last)
+			pages -= sblock_release(&as->blocks[i], pages);
+	for (size_t i = 0; i < as->n && pages; i++)
+		pages -= sblock_release(&as->blocks[i], pages);
+}
+
+static void on_free(void *cookie, struct arena *a)
+{
+	struct arena_stacks *as = a->stacks;
+
+	(void)cookie;
+	if (!as)
+		return;
+	for (size_t i = 0; i < as->n; i++)
+		free(as->blocks[i].e);
+	free(as->blocks);
+	free(as);
+	a->stacks = NULL;
+}
+
+void stacks__attach(struct stacks *s, struct ledger *l)
+{
+	struct ledger_observer o = { .on_change = on_change, .on_free = on_free, .cookie = s };
+
+	ledger__add_observer(l, &o);
+}
+
+static void first_touch(struct arena *a, uint64_t addr, uint32_t stack, int64_t bytes)
+{
+	struct sblock *b = sblock_get(arena_state(a), addr >> BLOCK_SHIFT);
+
+	for (size_t i = 0; i < b->n; i++)
+		if (b->e[i].stack == stack) {
+			b->e[i].bytes += (double)bytes;
+			return;
+		}
+	b->e = grow(b->e, &b->cap, b->n + 1, sizeof(*b->e));
+	b->e[b->n++] = (struct share){ .stack = stack, .bytes = (double)bytes };
+}
+
+/* ---- samples -------------------------------------------------------------------- */
+
+void stacks__on_record(struct stacks *s, const struct ledger *l, const struct arenatrace_stack_record *r,
+		       size_t len)
+{
+	uint64_t ips[ARENATRACE_MAX_FRAMES];
+	const struct region *reg;
+	uint32_t n = 0, id;
+
+	if (len < sizeof(*r))
+		return;
+	s->st.samples++;
+	if (r->mode == ARENATRACE_STACK_FP) {
+		n = r->nr_ips;
+		if (n > ARENATRACE_MAX_FRAMES || len < sizeof(*r) + n * sizeof(uint64_t))
+			return;
+		memcpy(ips, (const char *)r + sizeof(*r), n * sizeof(uint64_t));
+	} else if (r->mode == ARENATRACE_STACK_DWARF && s->sym) {
+		if (len < sizeof(*r) + r->stack_len)
+			return;
+		n = (uint32_t)unwind__stack(s->sym, (const uint64_t *)r->regs, (const char *)r + sizeof(*r), r->stack_len, ips,
+					    ARENATRACE_MAX_FRAMES);
+		if (n <= 1)
+			s->st.unwind_failures++;
+	}
+	if (!n) {
+		ips[0] = r->regs[0];
+		n = 1;
+	}
+	id = stack_id(s, ips, n);
+	reg = ledger__region_at(l, r->addr);
+	if (!reg)
+		return;
+	if (r->event == ARENATRACE_STACK_FAULT) {
+		s->st.fault_samples++;
+		cell_add(s, PROFILE_FAULTED, id, reg->arena, (int64_t)r->weight_bytes);
+		first_touch(reg->arena, r->addr, id, (int64_t)r->weight_bytes);
+	} else {
+		s->st.growth_samples++;
+		cell_add(s, PROFILE_GROWTH, id, reg->arena, (int64_t)r->weight_bytes);
+	}
+}
+
+/* ---- export --------------------------------------------------------------------- */
+
+static const struct profile_frame *frames_of(struct stacks *s, uint32_t id)
+{
+	struct stack *st = &s->list[id];
+
+	if (st->frames)
+		return st->frames;
+	st->frames = calloc(st->nr, sizeof(*st->frames));
+	if (!st->frames)
+		abort();
+	for (uint32_t i = 0; i < st->nr; i++) {
+		struct sym_frame f;
+
+		st->frames[i].address = st->ips[i];
+		/* Return addresses point after the call: look up the call itself. */
+		if (s->sym && !symbolizer__resolve(s->sym, i ? st->ips[i] - 1 : st->ips[i], &f)) {
+			st->frames[i].function = f.function;
+			st->frames[i].file = f.file;
+			st->frames[i].line = f.line;
+			st->frames[i].module = f.module;
+			st->frames[i].build_id = f.build_id;
+			st->frames[i].module_offset = f.module_offset;
+		}
+	}
+	return st->frames;
+}
+
+void stacks__export(struct stacks *s, const struct ledger *l, struct profile *p)
+{
+	for (size_t i = 0; i < s->nr_cells; i++) {
+		const struct cell *c = &s->cells[i];
+
+		profile__add(p, (enum profile_type)c->type, frames_of(s, c->stack), s->list[c->stack].nr, c->arena,
+			     c->kind, c->bytes);
+	}
+	for (const struct arena *a = l->arenas; a; a = a->next) {
+		const struct arena_stacks *as = a->stacks;
+
+		if (a->gone || !as)
+			continue;
+		for (size_t i = 0; i < as->n; i++)
+			for (size_t k = 0; k < as->blocks[i].n; k++) {
+				const struct share *e = &as->blocks[i].e[k];
+
+				if (e->bytes >= 1)
+					profile__add(p, PROFILE_RESIDENT, frames_of(s, e->stack), s->list[e->stack].nr,
+						     a->id, a->kind->name, (int64_t)(e->bytes + 0.5));
+			}
+	}
+}

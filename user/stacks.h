@@ -1,0 +1,43 @@
+/*
+ * Who faulted it in: sampled user stacks turned into the three profiles.
+ *  (a) resident bytes by the stack that first faulted each page in, minus what
+ *      has been released since (who owns the resident memory now);
+ *  (b) bytes faulted in by stack over the run;
+ *  (c) region growth (mmap, brk, mremap, mprotect) by stack.
+ * Samples arrive with a weight (the bytes they stand for, see the BPF side), so
+ * every figure is an unbiased estimate whose total matches the real total. For
+ * (a) the weights of the samples that landed in a 2 MiB block shrink in
+ * proportion as the block releases pages.
+ */
+#ifndef ARENATRACE_STACKS_H
+#define ARENATRACE_STACKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "arenatrace_records.h"
+#include "ledger.h"
+#include "profile.h"
+
+struct stacks;
+
+struct stacks_stats {
+	uint64_t samples, fault_samples, growth_samples, unwind_failures, distinct_stacks;
+};
+
+struct stacks *stacks__new(pid_t pid, bool debuginfod);
+void stacks__free(struct stacks *s);
+/* Becomes one of the ledger's observers (releases shrink profile (a)). */
+void stacks__attach(struct stacks *s, struct ledger *l);
+/* The target mapped new files (libraries): symbols must be re-read. */
+void stacks__refresh(struct stacks *s);
+/* A new image (exec): old stacks stay in the profiles, addresses start afresh. */
+void stacks__exec(struct stacks *s, pid_t pid);
+void stacks__on_record(struct stacks *s, const struct ledger *l, const struct arenatrace_stack_record *r,
+		       size_t len);
+/* Fills the three profiles (symbolizing each distinct stack once). */
+void stacks__export(struct stacks *s, const struct ledger *l, struct profile *p);
+void stacks__stats(const struct stacks *s, struct stacks_stats *out);
+
+#endif
