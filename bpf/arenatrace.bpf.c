@@ -78,7 +78,7 @@ struct cpu_ctx {
 	__u32 run_tid, run_events, run_origin, pad;
 	__u64 run_block, run_lo, run_hi, run_added, run_removed, run_first_ns;
 	/* Stack sampling: bytes since the last sample, and the next threshold. */
-	__u64 fault_bytes, fault_next, map_bytes, map_next;
+	__u64 fault_bytes, fault_next, map_bytes, map_next, rel_bytes, rel_next;
 };
 
 /* Where a stack record is built before it is sent (too big for the BPF stack). */
@@ -620,6 +620,16 @@ static __always_inline void sample_growth(void *ctx, struct task_ctx *tc, long r
 		emit_stack(ctx, addr, len, weight, ARENATRACE_STACK_SYSCALL, tc->sys);
 }
 
+/* munmap and madvise, sampled by the bytes of their ranges for the release profile. */
+static __always_inline void sample_release(void *ctx, struct task_ctx *tc)
+{
+	struct cpu_ctx *c = this_cpu_ctx();
+	__u64 weight;
+
+	if (c && tc->args[1] && sample_due(&c->rel_bytes, &c->rel_next, tc->args[1], &weight))
+		emit_stack(ctx, tc->args[0], tc->args[1], weight, ARENATRACE_STACK_SYSCALL, tc->sys);
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -635,6 +645,8 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	if (!tc->sys)
 		return 0;
 	stat_inc(ARENATRACE_STAT_SYSCALLS);
+	if (stack_mode && (tc->sys == ARENATRACE_SYS_MADVISE || tc->sys == ARENATRACE_SYS_MUNMAP))
+		sample_release(ctx, tc);
 	if (tc->sys == ARENATRACE_SYS_MADVISE || tc->sys == ARENATRACE_SYS_MLOCK) {
 		/* Residency only, no mapping changes: joins the thread's run, which is
 		 * sent now so another thread's later munmap cannot overtake it. */

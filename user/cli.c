@@ -33,8 +33,9 @@ void cli__usage(FILE *out)
 "      --sample-bytes N one stack per N bytes made resident or mapped (default 524288)\n"
 "      --folded PATH    flame graph input (flamegraph.pl folded stacks), arena as root\n"
 "      --folded-profile P  resident (default: who owns resident memory now),\n"
-"                       faulted (bytes faulted in over the run) or growth (mappings)\n"
-"      --pprof PATH     gzipped pprof profile with all three as sample types\n"
+"                       faulted (bytes faulted in over the run), growth (mappings)\n"
+"                       or released (munmap, madvise)\n"
+"      --pprof PATH     gzipped pprof profile with all four as sample types\n"
 "      --debuginfod     let symbolization fetch debug info with debuginfod (slow)\n"
 "      --btf PATH       kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
 "  -v, --verbose        libbpf debug output\n"
@@ -158,8 +159,10 @@ int cli__parse(int argc, char **argv, struct options *o)
 				o->folded_profile = 1;
 			else if (!strcmp(optarg, "growth"))
 				o->folded_profile = 2;
+			else if (!strcmp(optarg, "released"))
+				o->folded_profile = 3;
 			else {
-				fprintf(stderr, "arenatrace: --folded-profile expects resident, faulted or growth, got '%s'\n",
+				fprintf(stderr, "arenatrace: --folded-profile expects resident, faulted, growth or released, got '%s'\n",
 					optarg);
 				return EXIT_USAGE;
 			}

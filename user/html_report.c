@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "classifier.h"
+#include "folded_export.h"
 #include "html_report.h"
 
 /* Arenas given a detail section (resident by age), largest first. */
@@ -230,6 +231,282 @@ static size_t nr_ages(const struct final_arena *fa)
 	return fa->r.nr_ages < max ? fa->r.nr_ages : max;
 }
 
+/* ---- the flame graph: profile (a) as a tree ---------------------------------------
+ * "all", then the arena id, then the frames root to leaf, named as in the folded
+ * output; a node's bytes are those of every stack through it. Nodes are keyed by
+ * (parent, name), so frames that print alike (other addresses) share a node.
+ */
+
+struct flame_node {
+	uint32_t parent;	/* UINT32_MAX for the root */
+	uint32_t name;		/* index in flame.names */
+	uint64_t bytes;
+};
+
+struct flame {
+	char **names;
+	size_t nr_names, cap_names;
+	struct profile_index name_ix;
+	struct flame_node *nodes;
+	size_t nr_nodes, cap_nodes;
+	struct profile_index child_ix;	/* (parent, name) -> node */
+	uint32_t *child_start;		/* per node, + 1: its children's range in child_list */
+	uint32_t *child_list;		/* children by parent, largest first */
+	uint64_t total;
+	size_t merged;			/* nodes merged into their parent (too narrow) */
+};
+
+struct flame_name_key {
+	const struct flame *fl;
+	const char *s;
+};
+
+struct flame_child_key {
+	const struct flame *fl;
+	uint32_t parent, name;
+};
+
+static bool flame__name_eq(const void *ctx, uint32_t id)
+{
+	const struct flame_name_key *k = ctx;
+
+	return !strcmp(k->fl->names[id], k->s);
+}
+
+static bool flame__child_eq(const void *ctx, uint32_t id)
+{
+	const struct flame_child_key *k = ctx;
+
+	return k->fl->nodes[id].parent == k->parent && k->fl->nodes[id].name == k->name;
+}
+
+static int flame__grow(void **arr, size_t *cap, size_t nr, size_t elem)
+{
+	size_t ncap = *cap ? *cap * 2 : 64;
+	void *n;
+
+	if (nr < *cap)
+		return 0;
+	n = realloc(*arr, ncap * elem);
+	if (!n)
+		return -ENOMEM;
+	*arr = n;
+	*cap = ncap;
+	return 0;
+}
+
+/* The id of name s in *id (copied when new). 0 or -ENOMEM. */
+static int flame__intern(struct flame *fl, const char *s, uint32_t *id)
+{
+	struct flame_name_key k = { fl, s };
+	uint64_t h = profile_index__hash_str(0, s);
+	char *copy;
+
+	*id = profile_index__find(&fl->name_ix, h, flame__name_eq, &k);
+	if (*id != UINT32_MAX)
+		return 0;
+	if (flame__grow((void **)&fl->names, &fl->cap_names, fl->nr_names, sizeof(*fl->names)))
+		return -ENOMEM;
+	if (!(copy = strdup(s)))
+		return -ENOMEM;
+	if (profile_index__insert(&fl->name_ix, h, (uint32_t)fl->nr_names)) {
+		free(copy);
+		return -ENOMEM;
+	}
+	fl->names[fl->nr_names] = copy;
+	*id = (uint32_t)fl->nr_names++;
+	return 0;
+}
+
+/* The child of parent called name in *id (added when new). 0 or -ENOMEM. */
+static int flame__child(struct flame *fl, uint32_t parent, uint32_t name, uint32_t *id)
+{
+	struct flame_child_key k = { fl, parent, name };
+	uint64_t h = profile_index__mix(((uint64_t)parent << 32) ^ name);
+
+	*id = profile_index__find(&fl->child_ix, h, flame__child_eq, &k);
+	if (*id != UINT32_MAX)
+		return 0;
+	if (flame__grow((void **)&fl->nodes, &fl->cap_nodes, fl->nr_nodes, sizeof(*fl->nodes)))
+		return -ENOMEM;
+	if (profile_index__insert(&fl->child_ix, h, (uint32_t)fl->nr_nodes))
+		return -ENOMEM;
+	fl->nodes[fl->nr_nodes] = (struct flame_node){ .parent = parent, .name = name };
+	*id = (uint32_t)fl->nr_nodes++;
+	return 0;
+}
+
+/* As the folded output writes an arena id: ';' and control characters become '_'. */
+static void flame__sanitize(char *s)
+{
+	for (; *s; s++)
+		if (*s == ';' || (unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '_';
+}
+
+struct flame_sort_key {
+	uint32_t parent, id;
+	uint64_t bytes;
+	const char *name;
+};
+
+/* By parent; then largest first, then by name (equal profiles, equal pages). */
+static int flame__sort_cmp(const void *x, const void *y)
+{
+	const struct flame_sort_key *a = x, *b = y;
+
+	if (a->parent != b->parent)
+		return a->parent < b->parent ? -1 : 1;
+	if (a->bytes != b->bytes)
+		return a->bytes > b->bytes ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+/* Every node's children, in drawing order. 0 or -ENOMEM. */
+static int flame__link(struct flame *fl)
+{
+	size_t n = fl->nr_nodes;
+	struct flame_sort_key *keys = calloc(n, sizeof(*keys));
+
+	fl->child_start = calloc(n + 1, sizeof(*fl->child_start));
+	fl->child_list = calloc(n, sizeof(*fl->child_list));
+	if (!keys || !fl->child_start || !fl->child_list) {
+		free(keys);
+		return -ENOMEM;
+	}
+	/* node 0 is the root; every other node has a parent with a smaller id */
+	for (size_t i = 1; i < n; i++) {
+		keys[i - 1] = (struct flame_sort_key){ .parent = fl->nodes[i].parent, .id = (uint32_t)i,
+						      .bytes = fl->nodes[i].bytes,
+						      .name = fl->names[fl->nodes[i].name] };
+		fl->child_start[fl->nodes[i].parent + 1]++;
+	}
+	qsort(keys, n - 1, sizeof(*keys), flame__sort_cmp);
+	for (size_t i = 0; i < n; i++)
+		fl->child_start[i + 1] += fl->child_start[i];
+	for (size_t i = 0; i + 1 < n; i++)
+		fl->child_list[i] = keys[i].id;
+	free(keys);
+	return 0;
+}
+
+static void flame__free(struct flame *fl)
+{
+	for (size_t i = 0; i < fl->nr_names; i++)
+		free(fl->names[i]);
+	free(fl->names);
+	free(fl->nodes);
+	free(fl->child_start);
+	free(fl->child_list);
+	profile_index__free(&fl->name_ix);
+	profile_index__free(&fl->child_ix);
+	memset(fl, 0, sizeof(*fl));
+}
+
+/* The tree of profile (a): cells with bytes > 0, as the folded output takes them. 0 or -ENOMEM. */
+static int flame__build(struct flame *fl, const struct profile *p)
+{
+	size_t nr_cells, nr_frames = profile__nr_frames(p), nr_strings = profile__nr_strings(p);
+	const struct profile_cell *cells = profile__cells(p, &nr_cells);
+	uint32_t *frame_name = malloc((nr_frames ? nr_frames : 1) * sizeof(*frame_name));
+	uint32_t *arena_name = malloc((nr_strings ? nr_strings : 1) * sizeof(*arena_name));
+	uint32_t all, root;
+	int err = -ENOMEM;
+
+	memset(fl, 0, sizeof(*fl));
+	if (!frame_name || !arena_name || flame__intern(fl, "all", &all) || flame__child(fl, UINT32_MAX, all, &root))
+		goto out;
+	memset(frame_name, 0xff, (nr_frames ? nr_frames : 1) * sizeof(*frame_name));
+	memset(arena_name, 0xff, (nr_strings ? nr_strings : 1) * sizeof(*arena_name));
+	for (size_t i = 0; i < nr_cells; i++) {
+		const struct profile_cell *c = &cells[i];
+		uint64_t bytes;
+		uint32_t node;
+		size_t depth;
+		const uint32_t *ids;
+
+		if (c->bytes[PROFILE_RESIDENT] <= 0)
+			continue;
+		bytes = (uint64_t)c->bytes[PROFILE_RESIDENT];
+		if (arena_name[c->arena] == UINT32_MAX) {
+			char *id = strdup(profile__string(p, c->arena));
+
+			if (!id)
+				goto out;
+			flame__sanitize(id);
+			err = flame__intern(fl, id, &arena_name[c->arena]);
+			free(id);
+			if (err)
+				goto out;
+			err = -ENOMEM;
+		}
+		fl->total += bytes;
+		fl->nodes[root].bytes += bytes;
+		if (flame__child(fl, root, arena_name[c->arena], &node))
+			goto out;
+		fl->nodes[node].bytes += bytes;
+		ids = profile__stack(p, c->stack, &depth);
+		for (size_t k = depth; k-- > 0;) {
+			if (frame_name[ids[k]] == UINT32_MAX) {
+				struct profile_frame fr;
+				char buf[512];
+
+				profile__frame(p, ids[k], &fr, NULL);
+				folded_export__frame_name(&fr, buf, sizeof(buf));
+				if (flame__intern(fl, buf, &frame_name[ids[k]]))
+					goto out;
+			}
+			if (flame__child(fl, node, frame_name[ids[k]], &node))
+				goto out;
+			fl->nodes[node].bytes += bytes;
+		}
+	}
+	err = flame__link(fl);
+out:
+	free(frame_name);
+	free(arena_name);
+	if (err)
+		flame__free(fl);
+	return err;
+}
+
+/* {"n":name,"v":bytes,"c":[children]}, children narrower than the minimum left out
+ * (their bytes stay in this node's v: merged into it). */
+static void flame__emit(FILE *f, struct flame *fl, uint32_t n, uint64_t min_bytes)
+{
+	bool open = false;
+
+	fputs("{\"n\":", f);
+	json__safe_string(f, fl->names[fl->nodes[n].name]);
+	fprintf(f, ",\"v\":%" PRIu64, fl->nodes[n].bytes);
+	for (uint32_t k = fl->child_start[n]; k < fl->child_start[n + 1]; k++) {
+		uint32_t c = fl->child_list[k];
+
+		if (fl->nodes[c].bytes < min_bytes) {
+			fl->merged++;
+			continue;
+		}
+		fputs(open ? "," : ",\"c\":[", f);
+		open = true;
+		flame__emit(f, fl, c, min_bytes);
+	}
+	if (open)
+		fputc(']', f);
+	fputc('}', f);
+}
+
+static void json_flame(FILE *f, struct flame *fl)
+{
+	/* narrower than total / MIN_SHARE, rounded up: bytes * MIN_SHARE < total */
+	uint64_t min_bytes = fl->total / HTML_REPORT_FLAME_MIN_SHARE +
+			     (fl->total % HTML_REPORT_FLAME_MIN_SHARE != 0);
+
+	fl->merged = 0;
+	fprintf(f, "{\"total\":%" PRIu64 ",\"min_bytes\":%" PRIu64 ",\"tree\":", fl->total, min_bytes);
+	flame__emit(f, fl, 0, min_bytes);
+	fprintf(f, ",\"merged\":%zu}", fl->merged);
+}
+
 /* ---- the embedded data ------------------------------------------------------------ */
 
 static void json_u64_array(FILE *f, const struct history *h, uint64_t (*get)(const struct history_point *))
@@ -266,7 +543,7 @@ static void json_series(FILE *f, const struct chart *c, const struct history *h,
 }
 
 static void json_data(FILE *f, const struct html_report_input *in, const struct chart *c,
-		      const struct final_arena *fa, size_t nfa)
+		      const struct final_arena *fa, size_t nfa, struct flame *fl)
 {
 	const struct history *h = in->history;
 	size_t nb = in->retention ? retention__nr_bursts(in->retention) : 0;
@@ -378,6 +655,12 @@ static void json_data(FILE *f, const struct html_report_input *in, const struct 
 		json__safe_string(f, in->diagnosis);
 	else
 		fputs("null", f);
+	/* profile (a) as a tree; null without stacks */
+	fputs(",\n\"flame\":", f);
+	if (fl)
+		json_flame(f, fl);
+	else
+		fputs("null", f);
 	fputs("}\n", f);
 }
 
@@ -404,7 +687,14 @@ static const char style[] =
 	"#chart-readout{font-size:12px;color:#333;min-height:1.4em;font-family:ui-monospace,monospace}\n"
 	".bar{background:#4e79a7;height:10px;min-width:1px}\n"
 	"details{margin:6px 0;border:1px solid #eee;padding:4px 8px}summary{cursor:pointer}\n"
-	".muted{color:#777}\n";
+	".muted{color:#777}\n"
+	"#flame-graph{width:100%;height:auto;display:block;border:1px solid #eee}\n"
+	"#flame-graph text{font-size:11px;fill:#1d1d1f;pointer-events:none;"
+	"font-family:ui-monospace,Menlo,Consolas,monospace}\n"
+	"#flame-graph g.frame{cursor:pointer}#flame-graph g.frame:hover rect{stroke:#222;stroke-width:.6}\n"
+	"#flame-graph g.ancestor rect{fill-opacity:.45}\n"
+	"#flame-readout{font-size:12px;color:#333;min-height:1.4em;font-family:ui-monospace,monospace;"
+	"word-break:break-all}\n";
 
 /* Draws the stacked chart from the JSON block; strings go in with textContent only. */
 static const char script[] =
@@ -535,6 +825,118 @@ static const char script[] =
 	"});\n"
 	"document.body.dataset.chartDrawn = '1';\n"
 	"})();\n";
+
+/* Draws profile (a) as an icicle (root at the top) from data.flame; names go in
+ * with textContent only. Hover: name and bytes; click: zoom; click "all": back. */
+static const char flame_script[] =
+	"(function () {\n"
+	"'use strict';\n"
+	"var data = JSON.parse(document.getElementById('report-data').textContent);\n"
+	"var svg = document.getElementById('flame-graph');\n"
+	"if (!svg || !data.flame) return;\n"
+	"var NS = 'http://www.w3.org/2000/svg';\n"
+	"var W = 960, ROW = 18, CHAR = 6.5, MIN_W = 0.4;\n"
+	"var root = data.flame.tree, total = root.v, maxDepth = 0;\n"
+	"var readout = document.getElementById('flame-readout');\n"
+	"function el(name, attrs, parent) {\n"
+	"  var e = document.createElementNS(NS, name);\n"
+	"  for (var k in attrs) e.setAttribute(k, attrs[k]);\n"
+	"  if (parent) parent.appendChild(e);\n"
+	"  return e;\n"
+	"}\n"
+	"function human(b) {\n"
+	"  var u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'], i = 0;\n"
+	"  while (b >= 1024 && i < u.length - 1) { b /= 1024; i++; }\n"
+	"  return (i ? b.toFixed(b < 10 ? 1 : 0) : String(Math.round(b))) + ' ' + u[i];\n"
+	"}\n"
+	"function pct(v, of) { return of > 0 ? (100 * v / of).toFixed(v * 1000 < of ? 2 : 1) + '%' : '-'; }\n"
+	"function f(v) { return v.toFixed(1); }\n"
+	"/* parents and depths, without recursion */\n"
+	"var todo = [root];\n"
+	"root.parent = null; root.depth = 0;\n"
+	"while (todo.length) {\n"
+	"  var n = todo.pop();\n"
+	"  if (n.depth > maxDepth) maxDepth = n.depth;\n"
+	"  (n.c || []).forEach(function (c) { c.parent = n; c.depth = n.depth + 1; todo.push(c); });\n"
+	"}\n"
+	"function color(n) {\n"
+	"  if (n.depth === 0) return '#c9c9c9';\n"
+	"  var h = 0;\n"
+	"  for (var i = 0; i < n.n.length; i++) h = (h * 31 + n.n.charCodeAt(i)) >>> 0;\n"
+	"  if (n.depth === 1) return 'hsl(' + (200 + h % 30) + ',45%,' + (62 + h % 10) + '%)';\n"
+	"  return 'hsl(' + (8 + h % 42) + ',' + (70 + h % 20) + '%,' + (56 + (h >>> 8) % 12) + '%)';\n"
+	"}\n"
+	"function fit(s, w) {\n"
+	"  var max = Math.floor((w - 6) / CHAR);\n"
+	"  if (s.length <= max) return s;\n"
+	"  return max >= 3 ? s.slice(0, max - 2) + '..' : '';\n"
+	"}\n"
+	"function describe(n, focus) {\n"
+	"  var s = n.n + '  \\u00b7  ' + human(n.v) + ' (' + n.v + ' bytes, ' + pct(n.v, total) + ' of all';\n"
+	"  if (focus !== root && n !== focus && focus.v > 0 && n.depth > focus.depth)\n"
+	"    s += ', ' + pct(n.v, focus.v) + ' of ' + focus.n;\n"
+	"  return s + ')';\n"
+	"}\n"
+	"var focus = root;\n"
+	"function box(n, x, w, ancestor) {\n"
+	"  var g = el('g', {'class': ancestor ? 'frame ancestor' : 'frame',\n"
+	"                   transform: 'translate(' + f(x) + ',' + n.depth * ROW + ')'}, svg);\n"
+	"  el('rect', {width: f(Math.max(w - 0.5, MIN_W)), height: ROW - 1, fill: color(n)}, g);\n"
+	"  el('title', {}, g).textContent = describe(n, focus);\n"
+	"  var label = fit(n.n, w);\n"
+	"  if (label) el('text', {x: 3, y: ROW - 5}, g).textContent = label;\n"
+	"  g.addEventListener('mouseenter', function () { readout.textContent = describe(n, focus); });\n"
+	"  g.addEventListener('click', function () { draw(n === focus && n.parent ? n.parent : n); });\n"
+	"}\n"
+	"function layout(n, x, w) {\n"
+	"  box(n, x, w, false);\n"
+	"  if (!(n.v > 0)) return;\n"
+	"  var cx = x;\n"
+	"  (n.c || []).forEach(function (c) {\n"
+	"    var cw = w * c.v / n.v;\n"
+	"    if (cw >= MIN_W) layout(c, cx, cw);\n"
+	"    cx += cw;\n"
+	"  });\n"
+	"}\n"
+	"function draw(n) {\n"
+	"  focus = n;\n"
+	"  while (svg.firstChild) svg.removeChild(svg.firstChild);\n"
+	"  var h = (maxDepth + 1) * ROW;\n"
+	"  svg.setAttribute('viewBox', '0 0 ' + W + ' ' + h);\n"
+	"  for (var a = n.parent; a; a = a.parent) box(a, 0, W, true);\n"
+	"  layout(n, 0, W);\n"
+	"  if (!(total > 0))\n"
+	"    el('text', {x: W / 2, y: ROW + 13, 'text-anchor': 'middle'}, svg).textContent =\n"
+	"      'no resident bytes in the sampled stacks';\n"
+	"  readout.textContent = n === root ? 'all: ' + human(total) + ' resident in the sampled stacks' :\n"
+	"    'zoomed to ' + describe(n, root) + '; click \\u201call\\u201d or this frame to zoom out';\n"
+	"}\n"
+	"draw(root);\n"
+	"document.body.dataset.flameDrawn = '1';\n"
+	"})();\n";
+
+static void section_flame(FILE *f, const struct flame *fl)
+{
+	char b[32];
+
+	fputs("<section id=\"flame\">\n<h2>Who faulted the resident memory in</h2>\n", f);
+	if (!fl) {
+		fputs("<p class=\"muted\" id=\"flame-note\">No stacks in this run: trace with "
+		      "<code>--call-graph dwarf</code> to see which call stacks faulted the resident memory in.</p>\n"
+		      "</section>\n", f);
+		return;
+	}
+	fprintf(f, "<p class=\"meta\">Resident bytes at the end (%s sampled) by the stack that first faulted "
+		   "each page in: the arena, then the frames from the root down to the leaf; width is bytes. "
+		   "Hover for a frame's bytes, click to zoom, click &ldquo;all&rdquo; to zoom out. Frames under "
+		   "%.1f%% of the total are merged into their caller.</p>\n",
+		human(fl->total, b, sizeof(b)), 100.0 / HTML_REPORT_FLAME_MIN_SHARE);
+	fputs("<svg id=\"flame-graph\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 960 18\" "
+	      "role=\"img\" aria-label=\"Resident bytes by first-touch stack\"></svg>\n"
+	      "<div id=\"flame-readout\"></div>\n"
+	      "<noscript><p class=\"muted\">The flame graph needs JavaScript.</p></noscript>\n"
+	      "</section>\n", f);
+}
 
 static void page_header(FILE *f, const struct html_report_input *in)
 {
@@ -810,29 +1212,31 @@ static void section_details(FILE *f, const struct html_report_input *in, const s
 }
 
 static void write_page(FILE *f, const struct html_report_input *in, const struct chart *c,
-		       const struct final_arena *fa, size_t nfa)
+		       const struct final_arena *fa, size_t nfa, struct flame *fl)
 {
 	page_header(f, in);
 	section_diagnosis(f, in);
 	section_chart(f, c);
 	section_kinds(f, fa, nfa);
+	section_flame(f, fl);
 	section_bursts(f, in, fa, nfa);
 	section_arenas(f, in, fa, nfa);
 	section_details(f, in, fa, nfa);
 	fputs("<script type=\"application/json\" id=\"report-data\">\n", f);
-	json_data(f, in, c, fa, nfa);
-	fprintf(f, "</script>\n<script>\n%s</script>\n</body>\n</html>\n", script);
+	json_data(f, in, c, fa, nfa, fl);
+	fprintf(f, "</script>\n<script>\n%s%s</script>\n</body>\n</html>\n", script, flame_script);
 }
 
 int html_report__write(const char *path, const struct html_report_input *in)
 {
 	struct final_arena *fa;
 	struct chart c;
+	struct flame fl = { .total = 0 };
 	size_t nfa;
 	int err = 0;
 	FILE *f;
 
-	if (chart__init(&c, in->history)) {
+	if (chart__init(&c, in->history) || (in->profile && flame__build(&fl, in->profile))) {
 		chart__free(&c);
 		fprintf(stderr, "arenatrace: cannot write the HTML report to %s: out of memory\n", path);
 		return -ENOMEM;
@@ -845,7 +1249,7 @@ int html_report__write(const char *path, const struct html_report_input *in)
 		goto out;
 	}
 	errno = 0;
-	write_page(f, in, &c, fa, nfa);
+	write_page(f, in, &c, fa, nfa, in->profile ? &fl : NULL);
 	if (fflush(f) || ferror(f))
 		err = errno ? errno : EIO;
 	if (fclose(f) && !err)
@@ -855,6 +1259,7 @@ int html_report__write(const char *path, const struct html_report_input *in)
 			err == ENOSPC ? " (disk full)" : "");
 out:
 	free(fa);
+	flame__free(&fl);
 	chart__free(&c);
 	return -err;
 }

@@ -1,8 +1,10 @@
 /*
  * The end-of-run report: one self-contained HTML file (no network, opens
  * offline) with a stacked chart of resident bytes per arena over time, the
- * bursts, the final arena table, each arena's resident memory by age and the
- * diagnosis. The data travels as JSON in the page; inline JS draws the chart.
+ * bursts, the final arena table, each arena's resident memory by age, the
+ * diagnosis and, with stacks, a flame graph of profile (a): resident bytes by
+ * first-touch stack. The data travels as JSON in the page; inline JS draws the
+ * chart and the flame graph.
  */
 #ifndef ARENATRACE_HTML_REPORT_H
 #define ARENATRACE_HTML_REPORT_H
@@ -11,6 +13,7 @@
 #include <sys/types.h>
 #include "history.h"
 #include "ledger.h"
+#include "profile.h"
 #include "retention.h"
 
 struct html_report_input {
@@ -25,7 +28,12 @@ struct html_report_input {
 	uint64_t start_unix_ms;             /* wall clock of t = 0; 0 = unknown */
 	double interval_s;
 	const char *diagnosis;              /* plain text; NULL = none */
+	const struct profile *profile;      /* stacks' profiles, (a) drawn as a flame graph; NULL = no stacks */
 };
+
+/* Flame graph nodes narrower than 1/HTML_REPORT_FLAME_MIN_SHARE of the total are
+ * merged into their parent, so a huge profile stays small in the page. */
+#define HTML_REPORT_FLAME_MIN_SHARE 1000
 
 /* Arenas drawn on their own in the chart; the rest are summed as "other". */
 #define HTML_REPORT_TOP_ARENAS 8

@@ -291,6 +291,7 @@ int pprof_export__write(const char *path, const struct profile *p, uint64_t dura
 		[PROFILE_RESIDENT] = "resident_space",
 		[PROFILE_FAULTED] = "faulted_space",
 		[PROFILE_GROWTH] = "growth_space",
+		[PROFILE_RELEASED] = "released_space",
 	};
 	struct pprof_build b = { .p = p, .nr_frames = profile__nr_frames(p) };
 	Perftools__Profiles__Profile prof = PERFTOOLS__PROFILES__PROFILE__INIT;

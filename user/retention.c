@@ -1,5 +1,6 @@
 #include <stdlib.h>
 #include <string.h>
+#include "growable.h"
 #include "retention.h"
 
 #define BLOCK_SHIFT 21                  /* 2 MiB: the BPF side's run granule */
@@ -52,19 +53,6 @@ struct retention {
 static const double age_edges[] = { 0, 10, 60, 300, 1800, 3600, 6 * 3600, 24 * 3600 };
 #define NR_AGES (sizeof(age_edges) / sizeof(age_edges[0]))
 
-static void *grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return p;
-	*cap = *cap ? *cap * 2 : 16;
-	if (*cap < need)
-		*cap = need;
-	p = realloc(p, *cap * elem);
-	if (!p)
-		abort();
-	return p;
-}
-
 struct retention *retention__new(double retain_after_s, uint64_t start_ns)
 {
 	struct retention *r = calloc(1, sizeof(*r));
@@ -76,7 +64,7 @@ struct retention *retention__new(double retain_after_s, uint64_t start_ns)
 	/* Epoch 0 holds what was resident before tracing (the seed); events start
 	 * in epoch 1, so no burst ever claims the seed. */
 	r->epoch = 1;
-	r->epoch_ns = grow(NULL, &r->cap_epochs, 2, sizeof(*r->epoch_ns));
+	r->epoch_ns = growable__reserve(NULL, &r->cap_epochs, 2, sizeof(*r->epoch_ns));
 	r->epoch_ns[0] = r->epoch_ns[1] = start_ns;
 	return r;
 }
@@ -136,7 +124,7 @@ static struct block *block_get(struct arena_state *st, uint64_t block)
 
 	if (i < st->nr && st->blocks[i].block == block)
 		return &st->blocks[i];
-	st->blocks = grow(st->blocks, &st->cap, st->nr + 1, sizeof(*st->blocks));
+	st->blocks = growable__reserve(st->blocks, &st->cap, st->nr + 1, sizeof(*st->blocks));
 	memmove(&st->blocks[i + 1], &st->blocks[i], (st->nr - i) * sizeof(*st->blocks));
 	memset(&st->blocks[i], 0, sizeof(*st->blocks));
 	st->blocks[i].block = block;
@@ -270,7 +258,7 @@ void retention__tick(struct retention *r, const struct ledger *l, uint64_t now_n
 	double hot = r->baseline_pages * 4 > 256 ? r->baseline_pages * 4 : 256;
 
 	if (!r->in_burst && added >= hot) {
-		r->bursts = grow(r->bursts, &r->cap_bursts, r->nr_bursts + 1, sizeof(*r->bursts));
+		r->bursts = growable__reserve(r->bursts, &r->cap_bursts, r->nr_bursts + 1, sizeof(*r->bursts));
 		memset(&r->bursts[r->nr_bursts], 0, sizeof(*r->bursts));
 		r->bursts[r->nr_bursts].b.start_ns = r->epoch_ns[r->epoch];
 		r->bursts[r->nr_bursts].first_epoch = r->epoch;
@@ -307,7 +295,7 @@ void retention__tick(struct retention *r, const struct ledger *l, uint64_t now_n
 	}
 	r->added_this_epoch = 0;
 	r->epoch++;
-	r->epoch_ns = grow(r->epoch_ns, &r->cap_epochs, r->epoch + 1, sizeof(*r->epoch_ns));
+	r->epoch_ns = growable__reserve(r->epoch_ns, &r->cap_epochs, r->epoch + 1, sizeof(*r->epoch_ns));
 	r->epoch_ns[r->epoch] = now_ns;
 }
 

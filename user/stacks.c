@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "growable.h"
 #include "stacks.h"
 #include "symbolizer.h"
 #include "unwind.h"
@@ -57,19 +58,6 @@ struct stacks {
 	size_t nr_names, cap_names;
 	struct stacks_stats st;
 };
-
-static void *grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return p;
-	*cap = *cap ? *cap * 2 : 16;
-	if (*cap < need)
-		*cap = need;
-	p = realloc(p, *cap * elem);
-	if (!p)
-		abort();
-	return p;
-}
 
 struct stacks *stacks__new(pid_t pid, bool debuginfod)
 {
@@ -137,7 +125,7 @@ static const char *intern(struct stacks *s, const char *str)
 	for (size_t i = s->nr_names; i-- > 0;)
 		if (!strcmp(s->names[i], str))
 			return s->names[i];
-	s->names = grow(s->names, &s->cap_names, s->nr_names + 1, sizeof(*s->names));
+	s->names = growable__reserve(s->names, &s->cap_names, s->nr_names + 1, sizeof(*s->names));
 	s->names[s->nr_names] = strdup(str);
 	if (!s->names[s->nr_names])
 		abort();
@@ -189,7 +177,7 @@ static uint32_t stack_id(struct stacks *s, const uint64_t *ips, uint32_t n)
 		if (st->hash == h && st->nr == n && !memcmp(st->ips, ips, n * sizeof(*ips)))
 			return s->index[k];
 	}
-	s->list = grow(s->list, &s->cap, s->nr + 1, sizeof(*s->list));
+	s->list = growable__reserve(s->list, &s->cap, s->nr + 1, sizeof(*s->list));
 	s->list[s->nr] = (struct stack){ .hash = h, .nr = n, .ips = malloc(n * sizeof(*ips) + 1) };
 	if (!s->list[s->nr].ips)
 		abort();
@@ -212,7 +200,7 @@ static void cell_add(struct stacks *s, uint32_t type, uint32_t stack, const stru
 			return;
 		}
 	}
-	s->cells = grow(s->cells, &s->cap_cells, s->nr_cells + 1, sizeof(*s->cells));
+	s->cells = growable__reserve(s->cells, &s->cap_cells, s->nr_cells + 1, sizeof(*s->cells));
 	s->cells[s->nr_cells++] = (struct cell){ .type = type, .stack = stack, .arena = arena, .kind = kind,
 						 .bytes = bytes };
 }
@@ -243,7 +231,7 @@ static struct sblock *sblock_get(struct arena_stacks *as, uint64_t block)
 	}
 	if (lo < as->n && as->blocks[lo].block == block)
 		return &as->blocks[lo];
-	as->blocks = grow(as->blocks, &as->cap, as->n + 1, sizeof(*as->blocks));
+	as->blocks = growable__reserve(as->blocks, &as->cap, as->n + 1, sizeof(*as->blocks));
 	memmove(&as->blocks[lo + 1], &as->blocks[lo], (as->n - lo) * sizeof(*as->blocks));
 	memset(&as->blocks[lo], 0, sizeof(*as->blocks));
 	as->blocks[lo].block = block;
@@ -316,7 +304,7 @@ static void first_touch(struct arena *a, uint64_t addr, uint32_t stack, int64_t 
 			b->e[i].bytes += (double)bytes;
 			return;
 		}
-	b->e = grow(b->e, &b->cap, b->n + 1, sizeof(*b->e));
+	b->e = growable__reserve(b->e, &b->cap, b->n + 1, sizeof(*b->e));
 	b->e[b->n++] = (struct share){ .stack = stack, .bytes = (double)bytes };
 }
 
@@ -357,6 +345,9 @@ void stacks__on_record(struct stacks *s, const struct ledger *l, const struct ar
 		s->st.fault_samples++;
 		cell_add(s, PROFILE_FAULTED, id, reg->arena, (int64_t)r->weight_bytes);
 		first_touch(reg->arena, r->addr, id, (int64_t)r->weight_bytes);
+	} else if (r->sys == ARENATRACE_SYS_MUNMAP || r->sys == ARENATRACE_SYS_MADVISE) {
+		s->st.release_samples++;
+		cell_add(s, PROFILE_RELEASED, id, reg->arena, (int64_t)r->weight_bytes);
 	} else {
 		s->st.growth_samples++;
 		cell_add(s, PROFILE_GROWTH, id, reg->arena, (int64_t)r->weight_bytes);

@@ -3,7 +3,8 @@
  *  (a) resident bytes by the stack that first faulted each page in, minus what
  *      has been released since (who owns the resident memory now);
  *  (b) bytes faulted in by stack over the run;
- *  (c) region growth (mmap, brk, mremap, mprotect) by stack.
+ *  (c) region growth (mmap, brk, mremap, mprotect) by stack;
+ *  (d) bytes unmapped or advised away (munmap, madvise) by stack.
  * Samples arrive with a weight (the bytes they stand for, see the BPF side), so
  * every figure is an unbiased estimate whose total matches the real total. For
  * (a) the weights of the samples that landed in a 2 MiB block shrink in
@@ -23,7 +24,7 @@
 struct stacks;
 
 struct stacks_stats {
-	uint64_t samples, fault_samples, growth_samples, unwind_failures, distinct_stacks;
+	uint64_t samples, fault_samples, growth_samples, release_samples, unwind_failures, distinct_stacks;
 };
 
 struct stacks *stacks__new(pid_t pid, bool debuginfod);

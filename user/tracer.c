@@ -233,13 +233,13 @@ static uint64_t retained_of(void *cookie, const struct arena *a)
 /* --html and --csv, written at the end; returns 0 or an exit code. */
 static int write_reports(struct tracer *tr, uint64_t now, const char *diagnosis)
 {
+	struct profile *p = NULL;	/* with stacks: for --folded, --pprof and --html */
 	int err = 0;
 
 	if (tr->o->csv_path && csv_export__write(tr->o->csv_path, &tr->history))
 		err = EXIT_RUNTIME;
-	if (tr->stacks && (tr->o->folded_path || tr->o->pprof_path)) {
-		struct profile *p = profile__new();
-
+	if (tr->stacks && (tr->o->folded_path || tr->o->pprof_path || tr->o->html_path)) {
+		p = profile__new();
 		stacks__export(tr->stacks, &tr->ledger, p);
 		if (tr->o->folded_path &&
 		    folded_export__write(tr->o->folded_path, p, (enum profile_type)tr->o->folded_profile))
@@ -247,19 +247,19 @@ static int write_reports(struct tracer *tr, uint64_t now, const char *diagnosis)
 		if (tr->o->pprof_path &&
 		    pprof_export__write(tr->o->pprof_path, p, now - tr->start_ns, tr->start_unix_ms * 1000000ULL))
 			err = EXIT_RUNTIME;
-		profile__free(p);
 	}
 	if (tr->o->html_path) {
 		struct html_report_input in = {
 			.history = &tr->history, .pid = tr->target.pid, .comm = tr->target.comm,
 			.command = tr->o->cmd, .ledger = &tr->ledger, .retention = tr->retention,
 			.start_ns = tr->start_ns, .now_ns = now, .start_unix_ms = tr->start_unix_ms,
-			.interval_s = tr->o->interval_s, .diagnosis = diagnosis,
+			.interval_s = tr->o->interval_s, .diagnosis = diagnosis, .profile = p,
 		};
 
 		if (html_report__write(tr->o->html_path, &in))
 			err = EXIT_RUNTIME;
 	}
+	profile__free(p);
 	return err;
 }
 

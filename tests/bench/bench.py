@@ -112,11 +112,15 @@ def main():
             ("untraced", fl, False),
             ("floor", [FLOOR, "--"] + fl, False),
             ("arenatrace", [TRACER, "-q", "--"] + fl, True),
+            ("arenatrace-dwarf", [TRACER, "-q", "--call-graph", "dwarf", "--"] + fl, True),
+            ("arenatrace-fp", [TRACER, "-q", "--call-graph", "fp", "--"] + fl, True),
         ],
         "churn": [
             ("untraced", ch, False),
             ("floor", [FLOOR, "--"] + ch, False),
             ("arenatrace", [TRACER, "-q", "--"] + ch, True),
+            ("arenatrace-dwarf", [TRACER, "-q", "--call-graph", "dwarf", "--"] + ch, True),
+            ("arenatrace-fp", [TRACER, "-q", "--call-graph", "fp", "--"] + ch, True),
         ],
     }
     if bt:
@@ -186,7 +190,7 @@ def main():
             ratios[(workload, mode)] = r
             print(f"{workload:10} {mode:16} {med:8.3f} {lo:8.3f} {hi:8.3f}   {r:.3f}x ({rlo:.3f}-{rhi:.3f}) n={n}")
     peak = max((r["tracer_peak_kib"] for r in rows), default=0)
-    traced = [r for r in rows if r["mode"] == "arenatrace" and r["workload"] != "bystander"]
+    traced = [r for r in rows if r["mode"].startswith("arenatrace") and r["workload"] != "bystander"]
     lost = sum(r["lost_events"] or 0 for r in traced)
     cpu_share = max((r["tracer_cpu_s"] or 0) / r["workload_cpu_s"] for r in traced if r["workload_cpu_s"])
     print(f"lost events over all traced runs: {lost}")
@@ -198,6 +202,8 @@ def main():
     goals = [
         ("fault-bound loop traced/untraced <= 1.05x", ratios.get(("faultloop", "arenatrace"), 99) <= 1.05),
         ("allocator churn traced/untraced <= 1.05x", ratios.get(("churn", "arenatrace"), 99) <= 1.05),
+        ("fault-bound loop with DWARF stacks <= 1.15x", ratios.get(("faultloop", "arenatrace-dwarf"), 99) <= 1.15),
+        ("allocator churn with DWARF stacks <= 1.15x", ratios.get(("churn", "arenatrace-dwarf"), 99) <= 1.15),
         ("zero lost events", lost == 0),
         ("tracer CPU <= 10% of the workload's", cpu_share <= 0.10),
         ("tracer RSS <= 64 MiB tracing 8 GiB resident", big_hwm is not None and big_hwm <= 64 * 1024),

@@ -1,6 +1,7 @@
 """The HTML report in a real browser: headless Chromium opens the file offline,
 runs its inline script and dumps the DOM; the chart must have been drawn, one
-area per plotted arena, and no script error logged.
+area per plotted arena, and no script error logged. With stacks, the flame graph
+of resident bytes by first-touch stack must have been drawn too.
 
 Needs Debian's `chromium` (scripts/install-deps.sh html); skipped without it.
 The page comes from `make unit` (build/unit/sample-report.html, written by
@@ -14,6 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -21,6 +23,7 @@ import runner
 
 SAMPLE = os.path.join(runner.ROOT, "build", "unit", "sample-report.html")
 RETENTION = os.path.join(runner.WORKLOADS, "retention")
+CALLPATHS = os.path.join(runner.WORKLOADS, "callpaths")
 CSV_HEADER = ["t", "arena", "kind", "mapped_bytes", "resident_bytes", "faulted_bytes",
               "released_bytes", "retained_bytes", "rss_bytes", "accounted_bytes"]
 RENDER_TIMEOUT = 120
@@ -50,6 +53,8 @@ class Dom(html.parser.HTMLParser):
         self.chart = None
         self.areas, self.bursts, self.rss, self.texts = [], [], [], 0
         self.legend_items = 0
+        self.flame, self.in_flame = None, False
+        self.flame_frames, self.flame_text = 0, []
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -68,10 +73,19 @@ class Dom(html.parser.HTMLParser):
             self.texts += 1
         elif tag == "span" and "item" in cls:
             self.legend_items += 1
+        elif tag == "svg" and a.get("id") == "flame-graph":
+            self.flame, self.in_flame = a, True
+        elif self.in_flame and tag == "g" and "frame" in cls:
+            self.flame_frames += 1
 
     def handle_endtag(self, tag):
         if tag == "svg":
-            self.in_chart = False
+            self.in_chart = self.in_flame = False
+
+    def handle_data(self, data):
+        # Frame labels and their <title>s (the DOM dump escapes them; this is the text).
+        if self.in_flame:
+            self.flame_text.append(data)
 
 
 def embedded_data(page):
@@ -167,6 +181,17 @@ def check_drawn(path):
     return data, dom
 
 
+def check_flame(data, dom):
+    """The flame graph was drawn from the page's data: its frames are in the DOM."""
+    assert data.get("flame"), "the report carries no flame graph data (no stacks?)"
+    assert dom.body.get("data-flame-drawn") == "1", \
+        "document.body.dataset.flameDrawn was not set: the flame graph script did not finish"
+    assert dom.flame is not None, "no svg#flame-graph in the DOM"
+    text = "".join(dom.flame_text)
+    assert dom.flame_frames >= 3 and "all" in text, f"flame graph not drawn: {dom.flame_frames} frames"
+    return text
+
+
 def test_sample_report_draws():
     if not os.path.exists(SAMPLE):
         pytest.skip(f"{SAMPLE} is missing: `make unit` writes it (tests/unit/test_reports.c)")
@@ -176,6 +201,11 @@ def test_sample_report_draws():
     # The arena id that tries to close the script block is data, not markup.
     assert any("</script>" in a["arena"] for a in data["arenas"]), \
         "the sample report lost its hostile arena id"
+    # The synthetic profile: every path drawn, the hostile frame name as text.
+    text = check_flame(data, dom)
+    for fn in ("touch_mmap", "big_mallocs", "small_mallocs", "libc.so.6+0x1234", "evil</script><b>x</b>&_y"):
+        assert fn in text, f"{fn!r} is not in the flame graph"
+    assert "tiny_fn" not in text and data["flame"]["merged"] == 1
 
 
 def tracer_has_report_options():
@@ -209,6 +239,10 @@ def test_tracer_writes_reports(tmp_path):
 
     data, dom = check_drawn(str(html_path))
     assert dom.areas, "no arena plotted"
+    # No --call-graph: no stacks, so no flame graph, and a note saying how to get one.
+    assert data["flame"] is None and dom.flame is None
+    assert dom.body.get("data-flame-drawn") is None
+    assert "--call-graph dwarf" in html_path.read_text(encoding="utf-8")
     assert any(s["kind"] == "glibc_arena" for s in data["series"]), \
         f"the retention workload's glibc arenas are not in the chart: {[s['arena'] for s in data['series']]}"
 
@@ -226,3 +260,36 @@ def test_tracer_writes_reports(tmp_path):
             f"t={p['t']}: accounted {p['accounted_bytes']} but the arena rows sum to {by_t.get(p['t'], 0)}"
     glibc_peak = max((int(r["resident_bytes"]) for r in rows if r["kind"] == "glibc_arena"), default=0)
     assert glibc_peak > 100 * runner.MiB, f"glibc arenas peak at {glibc_peak} bytes"
+
+
+def test_tracer_flame_graph(tmp_path):
+    """--call-graph dwarf --html: profile (a) of the callpaths workload as a flame
+    graph; its functions that fill their arenas are frames in the drawn DOM."""
+    chromium()
+    if os.geteuid() != 0:
+        pytest.skip("tracing needs root (BPF)")
+    if not os.access(runner.TRACER, os.X_OK):
+        pytest.skip(f"{runner.TRACER} is not built: run `make` first")
+    if not os.access(CALLPATHS, os.X_OK):
+        pytest.skip(f"{CALLPATHS} is not built: run `make workloads`")
+    html_path = tmp_path / "flame.html"
+    # runner.TracedRun: build/arenatrace -q -i 0.2 --json (its own file) OPTS -- callpaths,
+    # READY protocol on its stdin/stdout, never left running.
+    with runner.TracedRun(cmd=[CALLPATHS], opts=["--call-graph", "dwarf", "--sample-bytes", "65536",
+                                                 "--html", str(html_path)]) as run:
+        run.wait_ready("callpaths")
+        time.sleep(1)  # let the tracer read the workload's records before it exits
+        run.cont()
+        rc = run.finish(timeout=runner.TIMEOUT * 2)
+        assert rc == 0, f"rc {rc}" + run.context()
+        assert html_path.exists(), "no HTML report written" + run.context()
+
+    data, dom = check_drawn(str(html_path))
+    text = check_flame(data, dom)
+    flame = data["flame"]
+    assert flame["total"] > 40 * runner.MiB, f"{flame['total']} bytes in the flame graph, want ~48 MiB"
+    assert flame["tree"]["n"] == "all" and flame["tree"]["v"] == flame["total"]
+    arenas = [c["n"] for c in flame["tree"].get("c", [])]
+    assert any(":" in a for a in arenas), f"the first level is not arena ids: {arenas}"
+    for fn in ("touch_mmap", "big_mallocs"):
+        assert fn in text, f"{fn} is not in the drawn flame graph: {text[:2000]!r}"

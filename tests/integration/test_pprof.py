@@ -19,7 +19,7 @@ OBJ = os.path.join(runner.ROOT, "build", "obj")
 OBJECTS = [os.path.join(OBJ, "user", "profile.o"), os.path.join(OBJ, "user", "pprof_export.o"),
            os.path.join(OBJ, "user", "folded_export.o"), os.path.join(OBJ, "profile.pb-c.o")]
 PROTO_DIR = os.path.join(runner.ROOT, "user", "proto")
-SAMPLE_TYPES = ["resident_space", "faulted_space", "growth_space"]
+SAMPLE_TYPES = ["resident_space", "faulted_space", "growth_space", "released_space"]
 
 DRIVER = r"""
 #include <stdio.h>

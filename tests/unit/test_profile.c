@@ -356,10 +356,11 @@ static const Perftools__Profiles__Sample *sample(const Perftools__Profiles__Prof
 
 static void assert_values(const Perftools__Profiles__Sample *s, int64_t r, int64_t f, int64_t g)
 {
-	assert_int_equal(s->n_value, 3);
+	assert_int_equal(s->n_value, PROFILE_NR);
 	assert_int_equal(s->value[0], r);
 	assert_int_equal(s->value[1], f);
 	assert_int_equal(s->value[2], g);
+	assert_int_equal(s->value[3], 0); /* nothing released in these synthetic profiles */
 }
 
 static void test_pprof_round_trip(void **state)
@@ -394,11 +395,12 @@ static void test_pprof_round_trip(void **state)
 
 	assert_true(prof->n_string_table > 0);
 	assert_string_equal(prof->string_table[0], "");
-	assert_int_equal(prof->n_sample_type, 3);
+	assert_int_equal(prof->n_sample_type, 4);
 	assert_string_equal(str(prof, prof->sample_type[0]->type), "resident_space");
 	assert_string_equal(str(prof, prof->sample_type[1]->type), "faulted_space");
 	assert_string_equal(str(prof, prof->sample_type[2]->type), "growth_space");
-	for (int i = 0; i < 3; i++)
+	assert_string_equal(str(prof, prof->sample_type[3]->type), "released_space");
+	for (int i = 0; i < PROFILE_NR; i++)
 		assert_string_equal(str(prof, prof->sample_type[i]->unit), "bytes");
 	assert_string_equal(str(prof, prof->default_sample_type), "resident_space");
 	assert_int_equal(prof->duration_nanos, 5000000000LL);
@@ -510,7 +512,7 @@ static void test_pprof_edges(void **state)
 	assert_int_equal(pprof_export__write(path, p, 0, 0), 0);
 	prof = pprof_read(path);
 	assert_int_equal(prof->n_sample, 0);
-	assert_int_equal(prof->n_sample_type, 3);
+	assert_int_equal(prof->n_sample_type, 4);
 	assert_string_equal(prof->string_table[0], "");
 	perftools__profiles__profile__free_unpacked(prof, NULL);
 

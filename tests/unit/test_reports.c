@@ -1,8 +1,9 @@
 /*
  * End-of-run reports: the in-memory history (user/history.c), the CSV export and
  * the HTML report, from a synthetic ledger. Exact CSV bytes; for the HTML, the
- * embedded data and that nothing from an arena id or the diagnosis can become
- * markup. Also writes build/unit/sample-report.html (when build/unit exists) for
+ * embedded data (the flame graph's tree too) and that nothing from an arena id,
+ * a frame name or the diagnosis can become markup. Also writes
+ * build/unit/sample-report.html (when build/unit exists) for
  * tests/integration/test_html.py to render in a real browser.
  */
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include "history.h"
 #include "html_report.h"
 #include "ledger.h"
+#include "profile.h"
 #include "retention.h"
 
 #define PG  4096ULL
@@ -393,6 +395,11 @@ static void test_html_embeds_data(void **state)
 	assert_non_null(strstr(html, "<td class=\"id\">heap:main</td><td class=\"mono\">555555560000-555555581000</td>"));
 	assert_non_null(strstr(html, "<pre class=\"diagnosis\">heap:main keeps 1 page.</pre>"));
 	assert_non_null(strstr(html, "No retention analysis in this run"));
+	/* No stacks: no flame graph, a note saying how to get one. */
+	assert_non_null(strstr(json, "\"flame\":null}"));
+	assert_null(strstr(html, "<svg id=\"flame-graph\""));
+	assert_non_null(strstr(html, "<p class=\"muted\" id=\"flame-note\">"));
+	assert_non_null(strstr(html, "<code>--call-graph dwarf</code>"));
 	free(json);
 	free(html);
 	history__free(&h);
@@ -479,6 +486,185 @@ static void test_html_other_series(void **state)
 	ledger__free(&l);
 }
 
+/* ---- the flame graph (profile (a)) ---------------------------------------------- */
+
+#define LIBC_SO "/usr/lib/x86_64-linux-gnu/libc.so.6"
+#define EVIL_FN "evil</script><b>x</b>&;y"
+
+static const struct profile_frame F_START = { .address = 0x7f0000002000, .function = "__libc_start_main",
+					      .module = LIBC_SO, .module_offset = 0x2000 };
+static const struct profile_frame F_MAIN = { .address = 0x555555551100, .function = "main",
+					     .module = "/usr/bin/svc", .module_offset = 0x1100 };
+/* main again at another address: prints alike, so the same node */
+static const struct profile_frame F_MAIN2 = { .address = 0x555555551108, .function = "main",
+					      .module = "/usr/bin/svc", .module_offset = 0x1108 };
+/* no function: named module+offset, as in the folded output */
+static const struct profile_frame F_MEMSET = { .address = 0x7f0000001234, .module = LIBC_SO,
+					       .module_offset = 0x1234 };
+
+static struct profile_frame fn(const char *name, uint64_t address)
+{
+	return (struct profile_frame){ .address = address, .function = name, .module = "/usr/bin/svc",
+				       .module_offset = address & 0xffff };
+}
+
+/* leaf first, then main and __libc_start_main */
+static void add3(struct profile *p, enum profile_type t, struct profile_frame leaf, const struct profile_frame *mid,
+		 const char *arena, const char *kind, int64_t bytes)
+{
+	struct profile_frame s[] = { leaf, *mid, F_START };
+
+	profile__add(p, t, s, 3, arena, kind, bytes);
+}
+
+/*
+ * callpaths' three paths (24, 16 and 8 MiB) plus: a 1000-byte stack (under 0.1%,
+ * merged into its caller), a cell released below zero, a faulted-only stack (not
+ * resident), and a hostile frame name in the hostile arena (1 MiB).
+ */
+static struct profile *synthetic_profile(void)
+{
+	struct profile *p = profile__new();
+	struct profile_frame big[] = { F_MEMSET, fn("big_mallocs", 0x555555551300), F_MAIN, F_START };
+
+	assert_non_null(p);
+	add3(p, PROFILE_RESIDENT, fn("touch_mmap", 0x555555551010), &F_MAIN, "anon:0x7f0000400000", "anon",
+	     (int64_t)(24 * MiB));
+	add3(p, PROFILE_FAULTED, fn("touch_mmap", 0x555555551010), &F_MAIN, "anon:0x7f0000400000", "anon",
+	     (int64_t)(30 * MiB));
+	profile__add(p, PROFILE_RESIDENT, big, 4, "glibc_mmap_chunk:0x7f0000500000", "glibc_mmap_chunk",
+		     (int64_t)(16 * MiB));
+	add3(p, PROFILE_RESIDENT, fn("small_mallocs", 0x555555551200), &F_MAIN2, "heap:main", "heap",
+	     (int64_t)(8 * MiB));
+	add3(p, PROFILE_RESIDENT, fn("tiny_fn", 0x555555551400), &F_MAIN, "heap:main", "heap", 1000);
+	add3(p, PROFILE_RESIDENT, fn("released_fn", 0x555555551500), &F_MAIN, "heap:main", "heap", 8192);
+	add3(p, PROFILE_RESIDENT, fn("released_fn", 0x555555551500), &F_MAIN, "heap:main", "heap", -12288);
+	add3(p, PROFILE_FAULTED, fn("faulted_only", 0x555555551600), &F_MAIN, "heap:main", "heap",
+	     (int64_t)(40 * MiB));
+	add3(p, PROFILE_RESIDENT, fn(EVIL_FN, 0x555555551700), &F_MAIN, EVIL_ID, "file", (int64_t)MiB);
+	return p;
+}
+
+static void test_html_flame_graph(void **state)
+{
+	struct ledger l;
+	struct history h;
+	struct html_report_input in;
+	struct profile *p = synthetic_profile();
+	char path[128], *html, *json;
+
+	(void)state;
+	two_samples(&l, &h);
+	in = (struct html_report_input){ .history = &h, .pid = 4242, .comm = "svc", .ledger = &l, .profile = p };
+	tmp_path(path, sizeof(path), "flame.html");
+	assert_int_equal(html_report__write(path, &in), 0);
+	html = slurp(path);
+	json = json_block(html);
+
+	assert_non_null(strstr(html, "<h2>Who faulted the resident memory in</h2>"));
+	assert_non_null(strstr(html, "<svg id=\"flame-graph\""));
+	assert_non_null(strstr(html, "document.body.dataset.flameDrawn = '1'"));
+	assert_null(strstr(html, "id=\"flame-note\""));
+	/* 24 + 16 + 8 MiB + 1000 B + 1 MiB; the released cell and the faulted-only
+	 * stack are not resident. Largest first: all, arena, frames root to leaf. */
+	assert_non_null(strstr(json,
+		"\"flame\":{\"total\":51381224,\"min_bytes\":51382,\"tree\":{\"n\":\"all\",\"v\":51381224,\"c\":["
+		"{\"n\":\"anon:0x7f0000400000\",\"v\":25165824,\"c\":[{\"n\":\"__libc_start_main\",\"v\":25165824,"
+		"\"c\":[{\"n\":\"main\",\"v\":25165824,\"c\":[{\"n\":\"touch_mmap\",\"v\":25165824}]}]}]},"
+		"{\"n\":\"glibc_mmap_chunk:0x7f0000500000\",\"v\":16777216,\"c\":[{\"n\":\"__libc_start_main\","
+		"\"v\":16777216,\"c\":[{\"n\":\"main\",\"v\":16777216,\"c\":[{\"n\":\"big_mallocs\",\"v\":16777216,"
+		"\"c\":[{\"n\":\"libc.so.6+0x1234\",\"v\":16777216}]}]}]}]},"
+		/* tiny_fn (1000 B < 0.1%) merged into main: main has 1000 B more than its child */
+		"{\"n\":\"heap:main\",\"v\":8389608,\"c\":[{\"n\":\"__libc_start_main\",\"v\":8389608,"
+		"\"c\":[{\"n\":\"main\",\"v\":8389608,\"c\":[{\"n\":\"small_mallocs\",\"v\":8388608}]}]}]},"
+		/* the arena id as the folded output writes it: ';' became '_' */
+		"{\"n\":\"file:/opt/x\\u003c/script\\u003e\\u003cimg src=x onerror=alert(1)\\u003e\\u0026amp_/lib.so\","
+		"\"v\":1048576,\"c\":[{\"n\":\"__libc_start_main\",\"v\":1048576,\"c\":[{\"n\":\"main\",\"v\":1048576,"
+		"\"c\":[{\"n\":\"evil\\u003c/script\\u003e\\u003cb\\u003ex\\u003c/b\\u003e\\u0026_y\",\"v\":1048576}]}]}]}"
+		"]},\"merged\":1}}"));
+	assert_null(strstr(json, "tiny_fn"));
+	assert_null(strstr(json, "released_fn"));
+	assert_null(strstr(json, "faulted_only"));
+	/* Nothing from a frame name or an arena id became markup. */
+	assert_int_equal(count(html, "<script"), 2);
+	assert_int_equal(count(html, "</script>"), 2);
+	assert_null(strstr(html, "<img"));
+	assert_null(strstr(html, "<b>"));
+	assert_null(strstr(json, "<"));
+	assert_null(strstr(json, ">"));
+	assert_null(strstr(json, "&"));
+	free(json);
+	free(html);
+	history__free(&h);
+	ledger__free(&l);
+	profile__free(p);
+}
+
+/* Thousands of stacks each far under 0.1%: merged into their caller, the page stays small. */
+static void test_html_flame_merges_narrow(void **state)
+{
+	struct ledger l;
+	struct history h;
+	struct html_report_input in;
+	struct profile *p = profile__new();
+	struct profile_frame big[] = { fn("big", 0x555555551300), F_MAIN };
+	char path[128], name[32], *html, *json;
+
+	(void)state;
+	assert_non_null(p);
+	profile__add(p, PROFILE_RESIDENT, big, 2, "heap:main", "heap", (int64_t)(10 * MiB));
+	for (int i = 0; i < 5000; i++) {
+		struct profile_frame s[] = { F_MAIN, F_MAIN };
+
+		snprintf(name, sizeof(name), "f%d", i);
+		s[0] = fn(name, 0x555555560000 + (uint64_t)i * 16);
+		profile__add(p, PROFILE_RESIDENT, s, 2, "heap:main", "heap", 100);
+	}
+	two_samples(&l, &h);
+	in = (struct html_report_input){ .history = &h, .pid = 4242, .comm = "svc", .ledger = &l, .profile = p };
+	tmp_path(path, sizeof(path), "flame-big.html");
+	assert_int_equal(html_report__write(path, &in), 0);
+	html = slurp(path);
+	json = json_block(html);
+	assert_non_null(strstr(json, "\"flame\":{\"total\":10985760,\"min_bytes\":10986,\"tree\":"
+				     "{\"n\":\"all\",\"v\":10985760,\"c\":[{\"n\":\"heap:main\",\"v\":10985760,"
+				     "\"c\":[{\"n\":\"main\",\"v\":10985760,\"c\":[{\"n\":\"big\",\"v\":10485760}]}]}]},"
+				     "\"merged\":5000}"));
+	assert_null(strstr(json, "\"f1\""));
+	free(json);
+	free(html);
+	history__free(&h);
+	ledger__free(&l);
+	profile__free(p);
+}
+
+/* A profile with nothing resident (stacks on, no samples yet): drawn empty, not the note. */
+static void test_html_flame_empty_profile(void **state)
+{
+	struct ledger l;
+	struct history h;
+	struct html_report_input in;
+	struct profile *p = profile__new();
+	char path[128], *html, *json;
+
+	(void)state;
+	assert_non_null(p);
+	two_samples(&l, &h);
+	in = (struct html_report_input){ .history = &h, .pid = 4242, .comm = "svc", .ledger = &l, .profile = p };
+	tmp_path(path, sizeof(path), "flame-empty.html");
+	assert_int_equal(html_report__write(path, &in), 0);
+	html = slurp(path);
+	json = json_block(html);
+	assert_non_null(strstr(json, "\"flame\":{\"total\":0,\"min_bytes\":0,\"tree\":{\"n\":\"all\",\"v\":0},"
+				     "\"merged\":0}"));
+	assert_non_null(strstr(html, "<svg id=\"flame-graph\""));
+	free(json);
+	free(html);
+	history__free(&h);
+	ledger__free(&l);
+	profile__free(p);
+}
+
 /*
  * A run worth looking at: a glibc arena that grows in a burst (5-8 s), gives the
  * first 8 MiB back and keeps the rest, a heap and a dozen anon arenas that grow
@@ -493,6 +679,7 @@ struct run {
 	struct ledger l;
 	struct history h;
 	struct retention *r;
+	struct profile *p;
 	uint64_t now_ns;
 };
 
@@ -547,6 +734,7 @@ static void run_build(struct run *run)
 		history__add(&run->h, &smp, &run->l, retained_now, run);
 	}
 	retention__update_bursts(run->r, &run->l);
+	run->p = synthetic_profile();
 }
 
 static void run_free(struct run *run)
@@ -554,6 +742,7 @@ static void run_free(struct run *run)
 	history__free(&run->h);
 	ledger__free(&run->l);   /* before the retention: its observer frees per-arena state */
 	retention__free(run->r);
+	profile__free(run->p);
 }
 
 static struct html_report_input run_input(struct run *run)
@@ -563,7 +752,7 @@ static struct html_report_input run_input(struct run *run)
 	return (struct html_report_input){
 		.history = &run->h, .pid = 4242, .comm = "retention", .command = cmd, .ledger = &run->l,
 		.retention = run->r, .start_ns = START_NS, .now_ns = run->now_ns,
-		.start_unix_ms = 1790000000000ULL, .interval_s = 0.5,
+		.start_unix_ms = 1790000000000ULL, .interval_s = 0.5, .profile = run->p,
 		.diagnosis = "glibc_arena:0x7ff000000000 holds 39.1 MiB retained since the burst at 5 s: "
 			     "freed chunks pinned by survivors.\nTry MALLOC_ARENA_MAX=2 or malloc_trim(0).",
 	};
@@ -639,6 +828,9 @@ int main(void)
 		cmocka_unit_test(test_html_embeds_data),
 		cmocka_unit_test(test_html_escapes_ids),
 		cmocka_unit_test(test_html_other_series),
+		cmocka_unit_test(test_html_flame_graph),
+		cmocka_unit_test(test_html_flame_merges_narrow),
+		cmocka_unit_test(test_html_flame_empty_profile),
 		cmocka_unit_test(test_html_with_retention),
 		cmocka_unit_test(test_html_sample_report),
 	};
