@@ -51,6 +51,13 @@ struct sym_entry {
 struct symbolizer {
 	pid_t pid;
 	Dwfl *dwfl;
+	/* The unwinder's own Dwfl: libdwfl's thread state, once attached, does not
+	 * survive re-reporting modules, so it is rebuilt from the last report
+	 * whenever the mappings changed (see symbolizer__unwind_dwfl). */
+	Dwfl *unwind_dwfl;
+	uint64_t unwind_digest;
+	char *maps_text;           /* the file mappings last reported, maps format */
+	uint64_t vdso_start, vdso_end;
 	Dwfl_Callbacks callbacks;  /* libdwfl keeps a pointer to it */
 	uint64_t maps_digest;      /* of the file mappings last reported */
 	bool reported;
@@ -462,6 +469,10 @@ int symbolizer__refresh(struct symbolizer *s)
 	if (dwfl_report_end(s->dwfl, NULL, NULL) != 0 && !err)
 		err = -EIO;
 	dwfl_getmodules(s->dwfl, module_adopt, s, 0);
+	free(s->maps_text);
+	s->maps_text = strndup(text, kept);
+	s->vdso_start = vdso_start;
+	s->vdso_end = vdso_end;
 	s->maps_digest = digest;
 	s->reported = true;
 	s->stats.refreshes++;
@@ -632,6 +643,38 @@ struct Dwfl *symbolizer__dwfl(struct symbolizer *s)
 	return s ? s->dwfl : NULL;
 }
 
+struct Dwfl *symbolizer__unwind_dwfl(struct symbolizer *s)
+{
+	FILE *f;
+
+	if (!s || !s->reported)
+		return NULL;
+	if (s->unwind_dwfl && s->unwind_digest == s->maps_digest)
+		return s->unwind_dwfl;
+	if (s->unwind_dwfl)
+		dwfl_end(s->unwind_dwfl);
+	s->unwind_dwfl = dwfl_begin(&s->callbacks);
+	if (!s->unwind_dwfl)
+		return NULL;
+	dwfl_report_begin(s->unwind_dwfl);
+	f = s->maps_text && *s->maps_text ? fmemopen(s->maps_text, strlen(s->maps_text), "r") : NULL;
+	if (f) {
+		dwfl_linux_proc_maps_report(s->unwind_dwfl, f);
+		fclose(f);
+	}
+	if (s->vdso_start) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "[vdso: %d]", s->pid);
+		dwfl_report_module(s->unwind_dwfl, name, s->vdso_start, s->vdso_end);
+	}
+	dwfl_report_end(s->unwind_dwfl, NULL, NULL);
+	/* find_elf needs each module's record (deleted files, containers). */
+	dwfl_getmodules(s->unwind_dwfl, module_adopt, s, 0);
+	s->unwind_digest = s->maps_digest;
+	return s->unwind_dwfl;
+}
+
 pid_t symbolizer__pid(const struct symbolizer *s)
 {
 	return s ? s->pid : -1;
@@ -642,7 +685,10 @@ void symbolizer__free(struct symbolizer *s)
 	if (!s)
 		return;
 	if (s->dwfl)
-		dwfl_end(s->dwfl);   /* also detaches the unwinder's thread state */
+		dwfl_end(s->dwfl);
+	if (s->unwind_dwfl)
+		dwfl_end(s->unwind_dwfl);   /* also detaches the unwinder's thread state */
+	free(s->maps_text);
 	while (s->modules) {
 		struct sym_module *m = s->modules;
 

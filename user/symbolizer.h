@@ -65,6 +65,9 @@ void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *st);
 
 /* For the unwinder (unwind.c), which attaches its thread state to this Dwfl. */
 struct Dwfl *symbolizer__dwfl(struct symbolizer *s);
+/* A Dwfl for the unwinder, rebuilt when the target's code mappings changed:
+ * libdwfl's attached thread state does not survive modules being re-reported. */
+struct Dwfl *symbolizer__unwind_dwfl(struct symbolizer *s);
 pid_t symbolizer__pid(const struct symbolizer *s);
 
 void symbolizer__free(struct symbolizer *s);

@@ -241,6 +241,16 @@ static int write_reports(struct tracer *tr, uint64_t now, const char *diagnosis)
 	if (tr->stacks && (tr->o->folded_path || tr->o->pprof_path || tr->o->html_path)) {
 		p = profile__new();
 		stacks__export(tr->stacks, &tr->ledger, p);
+		if (tr->o->verbose) {
+			struct stacks_stats st;
+
+			stacks__stats(tr->stacks, &st);
+			fprintf(stderr, "arenatrace: stacks: %llu samples (%llu faults, %llu growth, %llu release), "
+				"%llu distinct, %llu not unwound\n",
+				(unsigned long long)st.samples, (unsigned long long)st.fault_samples,
+				(unsigned long long)st.growth_samples, (unsigned long long)st.release_samples,
+				(unsigned long long)st.distinct_stacks, (unsigned long long)st.unwind_failures);
+		}
 		if (tr->o->folded_path &&
 		    folded_export__write(tr->o->folded_path, p, (enum profile_type)tr->o->folded_profile))
 			err = EXIT_RUNTIME;

@@ -122,7 +122,7 @@ int unwind__stack(struct symbolizer *s, const uint64_t regs[3], const void *stac
 {
 	struct unwind_copy copy;
 	struct unwind_collect uc = { .ips = ips, .max = max_ips };
-	Dwfl *dwfl = symbolizer__dwfl(s);
+	Dwfl *dwfl = symbolizer__unwind_dwfl(s);
 	pid_t pid = symbolizer__pid(s);
 
 	if (!regs || !ips || max_ips < 1 || (!stack && stack_len))
