@@ -91,6 +91,21 @@ class Snapshot:
                     total += bits.count(1, (lo - vs) // PAGE, (hi - vs + PAGE - 1) // PAGE)
         return total * PAGE
 
+    def mapped_bytes(self, ranges):
+        """Bytes of the half-open ranges that /proc/PID/maps shows mapped."""
+        total = 0
+        for rs, re_ in ranges:
+            for vs, ve, _perms, name in self.vmas:
+                if name in SKIP_NAMES:
+                    continue
+                lo, hi = max(rs, vs), min(re_, ve)
+                if lo < hi:
+                    total += hi - lo
+        return total
+
+    def total_mapped(self):
+        return sum(ve - vs for vs, ve, _p, name in self.vmas if name not in SKIP_NAMES)
+
     def total_bytes(self):
         return sum(b.count(1) for b in self.resident.values()) * PAGE
 

@@ -127,6 +127,22 @@ class Checkpoint:
             if (got > 0 or want > 0) and not within(got, want):
                 fails.append(f"{self.label}: {fmt_arena(a)}: resident_bytes {got} but truth {want} "
                              f"(diff {got - want:+d}, tolerance {max(0.01 * want, SLACK):.0f})")
+        # mapped_bytes: each arena's ranges are mapped, and the arenas cover the maps.
+        mapped_total = 0
+        for a in self.live():
+            ranges = parse_ranges(a["ranges"])
+            span = sum(e - s for s, e in ranges)
+            mapped_total += a.get("mapped_bytes", 0)
+            if a.get("mapped_bytes") != span:
+                fails.append(f"{self.label}: {fmt_arena(a)}: mapped_bytes {a.get('mapped_bytes')} "
+                             f"but its ranges span {span}")
+            really = self.truth.mapped_bytes(ranges)
+            if really != span:
+                fails.append(f"{self.label}: {fmt_arena(a)}: {span - really} bytes of its ranges are "
+                             f"not mapped per /proc/PID/maps")
+        maps_total = self.truth.total_mapped()
+        if abs(mapped_total - maps_total) > max(0.01 * maps_total, SLACK):
+            fails.append(f"{self.label}: arenas map {mapped_total} bytes, /proc/PID/maps {maps_total}")
         total = sum(a.get("resident_bytes", 0) for a in self.arenas)
         rss = self.truth.rss_rollup
         ERRORS.append(dict(test=CURRENT_TEST, checkpoint=self.label, worst_arena_pages=worst[0], worst_arena_pct=worst[1],
