@@ -28,7 +28,7 @@ endif
 CFLAGS ?= -O2 -g
 CFLAGS += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -MMD -MP \
           -Ibpf -Iuser -I$(OBJ)
-LDLIBS := -l:libbpf.a -ldw -lelf -lz -lprotobuf-c
+LDLIBS := -l:libbpf.a -ldw -lelf -l:libdeflate.a -lz -lprotobuf-c
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OBJ)/%.bpf.o,$(BPF_SRCS))
@@ -54,7 +54,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 DEPS_STAMP := $(BUILD)/.deps-core
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
 
-.PHONY: all deps test-deps test unit integration demo bench clean vmlinux workloads
+.PHONY: all deps test-deps test unit integration demo bench clean vmlinux workloads fuzz
 
 all: $(BUILD)/arenatrace
 
@@ -135,7 +135,29 @@ unit: $(UNIT_TESTS)
 integration: $(BUILD)/arenatrace $(WORKLOADS) | $(TEST_DEPS_STAMP)
 	$(Q)$(PYTHON) -m pytest -q -rs tests/integration
 
-test: unit integration
+# The recording reader under libFuzzer with ASan and UBSan (clang), from the seed
+# corpus of small real recordings; new inputs go to build/fuzz/work, not the seeds.
+FUZZ_SECS ?= 60
+FUZZ_BIN  := $(BUILD)/fuzz/fuzz_trace_reader
+FUZZ_SRCS := tests/fuzz/fuzz_trace_reader.c user/trace_file.c user/recorder.c
+
+$(FUZZ_BIN): $(FUZZ_SRCS) user/trace_file.h user/recorder.h user/region.h bpf/arenatrace_records.h | $(DEPS_STAMP)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O1 -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iuser -Ibpf \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		$(FUZZ_SRCS) -l:libdeflate.a -lz -o $@
+
+fuzz: $(FUZZ_BIN)
+	$(Q)mkdir -p $(BUILD)/fuzz/work
+	$(Q)echo "== fuzz: $(FUZZ_BIN) for $(FUZZ_SECS) s"
+	$(Q)$(FUZZ_BIN) -max_total_time=$(FUZZ_SECS) -print_final_stats=0 -close_fd_mask=3 \
+		$(BUILD)/fuzz/work tests/fuzz/corpus 2>$(BUILD)/fuzz/log || \
+		{ tail -50 $(BUILD)/fuzz/log; exit 1; }
+	$(Q)grep -E '^Done [0-9]+ runs' $(BUILD)/fuzz/log | tail -1
+
+# The fuzzer before pytest, so pytest's summary stays the last line.
+test: unit fuzz integration
 
 demo: $(BUILD)/arenatrace $(BUILD)/workloads/retention
 	$(Q)scripts/demo.sh

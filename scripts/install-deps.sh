@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # protobuf-c: the pprof exporter (user/pprof_export.c) and its code generator.
-core_pkgs=(clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config make gcc
+core_pkgs=(clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libdeflate-dev pkg-config make gcc
            protobuf-c-compiler libprotobuf-c-dev)
 # Allocators the fingerprint tests preload (tests/integration/test_allocators.py).
 # Not golang-go (big): the Go heap test builds its workload only when `go` exists.

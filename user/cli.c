@@ -12,6 +12,7 @@ void cli__usage(FILE *out)
 	fprintf(out,
 "Usage: arenatrace [OPTIONS] -p PID\n"
 "       arenatrace [OPTIONS] -- CMD [ARGS...]\n"
+"       arenatrace report FILE [--json P] [--csv P] [--html P] [-q]   (see report --help)\n"
 "\n"
 "Shows where a process's resident memory sits, arena by arena (brk heap, glibc\n"
 "arenas, thread stacks, files, shared memory, other anonymous memory), and how\n"
@@ -37,6 +38,11 @@ void cli__usage(FILE *out)
 "                       or released (munmap, madvise)\n"
 "      --pprof PATH     gzipped pprof profile with all four as sample types\n"
 "      --debuginfod     let symbolization fetch debug info with debuginfod (slow)\n"
+"  -o, --output FILE    record the run to FILE for `arenatrace report FILE` later\n"
+"                       (created with mode 0600; an existing file is refused)\n"
+"      --force          with -o: replace an existing file (written aside, renamed at the end)\n"
+"      --max-size BYTES with -o: stop recording at about BYTES (the file stays\n"
+"                       valid and says it was cut; tracing goes on)\n"
 "      --btf PATH       kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
 "  -v, --verbose        libbpf debug output\n"
 "  -h, --help           this help\n"
@@ -79,7 +85,8 @@ static int parse_uint(const char *opt, const char *s, long min, long max, long *
 int cli__parse(int argc, char **argv, struct options *o)
 {
 	enum { OPT_JSON = 256, OPT_BTF, OPT_TOP, OPT_RETAIN, OPT_HTML, OPT_CSV, OPT_CALL_GRAPH,
-	       OPT_SAMPLE_BYTES, OPT_FOLDED, OPT_FOLDED_PROFILE, OPT_PPROF, OPT_DEBUGINFOD };
+	       OPT_SAMPLE_BYTES, OPT_FOLDED, OPT_FOLDED_PROFILE, OPT_PPROF, OPT_DEBUGINFOD,
+	       OPT_FORCE, OPT_MAX_SIZE };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "interval", required_argument, NULL, 'i' },
@@ -99,6 +106,9 @@ int cli__parse(int argc, char **argv, struct options *o)
 		{ "folded-profile", required_argument, NULL, OPT_FOLDED_PROFILE },
 		{ "pprof", required_argument, NULL, OPT_PPROF },
 		{ "debuginfod", no_argument, NULL, OPT_DEBUGINFOD },
+		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 		{ NULL, 0, NULL, 0 },
 	};
 	long v;
@@ -110,7 +120,7 @@ int cli__parse(int argc, char **argv, struct options *o)
 	o->retain_after_s = 30.0;
 	o->sample_bytes = 512 * 1024;
 	/* '+': stop at the first non-option so the command's own flags stay its own. */
-	while ((c = getopt_long(argc, argv, "+p:i:d:qvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:i:d:o:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_uint("-p", optarg, 1, INT_MAX, &v))
@@ -169,6 +179,13 @@ int cli__parse(int argc, char **argv, struct options *o)
 			break;
 		case OPT_PPROF: o->pprof_path = optarg; break;
 		case OPT_DEBUGINFOD: o->debuginfod = true; break;
+		case 'o': o->record_path = optarg; break;
+		case OPT_FORCE: o->force = true; break;
+		case OPT_MAX_SIZE:
+			if (parse_uint("--max-size", optarg, 4096, LONG_MAX, &v))
+				return EXIT_USAGE;
+			o->max_size = (uint64_t)v;
+			break;
 		case OPT_TOP:
 			if (parse_uint("--top", optarg, 1, 10000, &v))
 				return EXIT_USAGE;
@@ -184,6 +201,10 @@ int cli__parse(int argc, char **argv, struct options *o)
 	/* Profiles need stacks; DWARF by default (Debian's glibc has no frame pointers). */
 	if (!o->call_graph && (o->folded_path || o->pprof_path))
 		o->call_graph = 2;
+	if ((o->force || o->max_size) && !o->record_path) {
+		fprintf(stderr, "arenatrace: --force and --max-size go with -o FILE\nTry 'arenatrace --help'.\n");
+		return EXIT_USAGE;
+	}
 	if (!o->pid == !o->cmd) {
 		fprintf(stderr, "arenatrace: %s\nTry 'arenatrace --help'.\n",
 			o->pid ? "give either -p PID or -- CMD, not both"

@@ -3,6 +3,7 @@
 #define ARENATRACE_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -26,6 +27,10 @@ struct options {
 	unsigned folded_profile;    /* --folded-profile: enum profile_type */
 	const char *pprof_path;     /* --pprof */
 	bool debuginfod;            /* --debuginfod */
+	/* Recording (-o): the inputs, for `arenatrace report` later. */
+	const char *record_path;    /* -o */
+	bool force;                 /* --force: replace an existing file of ours */
+	uint64_t max_size;          /* --max-size: stop recording there, 0 = no bound */
 };
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };

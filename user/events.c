@@ -5,6 +5,7 @@
 #include "arenatrace_records.h"
 #include "events.h"
 #include "procmaps.h"
+#include "recorder.h"
 
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
@@ -13,6 +14,44 @@
 static bool failed(int64_t ret)
 {
 	return ret < 0 && ret > -4096;
+}
+
+/* procmaps__map_file_path, recorded. */
+static char *map_file_path(pid_t pid, uint64_t start, uint64_t end)
+{
+	const void *p;
+	uint32_t n;
+	char *path;
+
+	switch (input__take_var(IN_MAPFILE, &p, &n)) {
+	case INPUT_GOT:
+		return n ? strndup(p, n) : NULL;
+	case INPUT_NONE:
+		return NULL;
+	case INPUT_ASK_LIVE:
+		break;
+	}
+	path = procmaps__map_file_path(pid, start, end);
+	input__put(IN_MAPFILE, path, path ? strlen(path) : 0);
+	return path;
+}
+
+/* procmaps__lookup, recorded (the tracer's resolve callback uses it too). */
+bool events__lookup(pid_t pid, uint64_t addr, struct region *r)
+{
+	bool ok = false;
+
+	switch (input__take_region(IN_RESOLVE, &ok, r)) {
+	case INPUT_GOT:
+		return ok;
+	case INPUT_NONE:
+		return false;
+	case INPUT_ASK_LIVE:
+		break;
+	}
+	ok = procmaps__lookup(pid, addr, r);
+	input__put_region(IN_RESOLVE, ok, r);
+	return ok;
 }
 
 static void apply_mmap(struct ledger *l, pid_t pid, const struct arenatrace_syscall_record *r)
@@ -26,13 +65,13 @@ static void apply_mmap(struct ledger *l, pid_t pid, const struct arenatrace_sysc
 	char *path = NULL;
 
 	if (!(flags & MAP_ANONYMOUS)) {
-		path = pid > 0 ? procmaps__map_file_path(pid, start, start + len) : NULL;
+		path = pid > 0 ? map_file_path(pid, start, start + len) : NULL;
 		if (!path && pid > 0) {
 			/* Partly replaced since (ld.so maps a library whole, then its
 			 * segments over it): whatever file is at start now is the one. */
 			struct region now;
 
-			if (procmaps__lookup(pid, start, &now)) {
+			if (events__lookup(pid, start, &now)) {
 				if (region__is_file(&now))
 					path = now.path;
 				else

@@ -23,4 +23,8 @@ struct event_stats {
 void events__apply(struct ledger *l, pid_t pid, uint64_t seed_ns, const void *data, size_t len,
 		   const struct event_sink *sink, struct event_stats *st);
 
+/* The mapping containing addr from /proc/PID/maps, recorded with -o and replayed
+ * by `report` (recorder.h); fills r, caller frees r->path. */
+bool events__lookup(pid_t pid, uint64_t addr, struct region *r);
+
 #endif

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include "allocators.h"
 #include "procmaps.h"
+#include "recorder.h"
 #include "residency.h"
 
 #define MAX_THREADS 4096
@@ -16,11 +17,78 @@ static struct peek_target {
 	int fd;
 } peek_target = { .fd = -1 };
 
+static void seed_one(void *cookie, const struct region *r);
+
 static bool peek(void *cookie, uint64_t addr, void *buf, size_t len)
 {
 	struct peek_target *t = cookie;
+	unsigned char rec[1 + 4096];
+	const unsigned char *p;
+	uint32_t n;
+	bool ok;
 
-	return procmaps__peek(t->pid, &t->fd, addr, buf, len);
+	/* The classifier reads headers of a few dozen bytes; a recorded answer
+	 * holds at most 4 KiB, so nothing larger is read live either. */
+	if (len > 4096)
+		return false;
+	switch (input__take_var(IN_PEEK, (const void **)&p, &n)) {
+	case INPUT_GOT:
+		if (n < 1 || !p[0] || n - 1 != len)
+			return false;
+		memcpy(buf, p + 1, len);
+		return true;
+	case INPUT_NONE:
+		return false;
+	case INPUT_ASK_LIVE:
+		break;
+	}
+	ok = procmaps__peek(t->pid, &t->fd, addr, buf, len);
+	rec[0] = ok;
+	if (ok)
+		memcpy(rec + 1, buf, len);
+	input__put(IN_PEEK, rec, ok ? 1 + len : 1);
+	return ok;
+}
+
+/* One walk of the page tables, recorded. */
+static int64_t resident(struct pagemap *pm, uint64_t start, uint64_t end)
+{
+	int64_t n = -EIO;
+
+	if (input__take(IN_MEASURE, &n, sizeof(n)) == INPUT_ASK_LIVE) {
+		n = pagemap__resident(pm, start, end);
+		input__put(IN_MEASURE, &n, sizeof(n));
+	}
+	return n;
+}
+
+static void seed_region_recorded(void *cookie, const struct region *r)
+{
+	input__put_region(IN_SEED_REGION, true, r);
+	seed_one(cookie, r);
+}
+
+/* procmaps__for_each, recorded: one item per mapping, then the result. */
+static int for_each_map(pid_t pid, struct ledger *l)
+{
+	int32_t err = -EIO;
+	struct region r;
+	bool ok;
+
+	if (input__mode() != INPUT_REPLAY) {
+		err = procmaps__for_each(pid, seed_region_recorded, l);
+		input__put(IN_SEED_END, &err, sizeof(err));
+		return err;
+	}
+	while (input__peek_type() == IN_SEED_REGION) {
+		if (input__take_region(IN_SEED_REGION, &ok, &r) != INPUT_GOT)
+			break;
+		if (ok)
+			seed_one(l, &r);
+		free(r.path);
+	}
+	input__take(IN_SEED_END, &err, sizeof(err));
+	return err;
 }
 
 /* The kernel merges neighbouring glibc heaps into one VMA when both are open
@@ -83,7 +151,7 @@ static int64_t arena_pages(struct ledger *l, struct pagemap *pm, const struct ar
 
 		if (r->arena != a)
 			continue;
-		n = pagemap__resident(pm, r->start, r->end);
+		n = resident(pm, r->start, r->end);
 		if (n < 0)
 			return n;
 		sum += n;
@@ -98,30 +166,50 @@ int residency__seed(struct ledger *l, pid_t pid, struct pagemap *pm)
 	int err;
 
 	ledger__reset(l);
-	nsps = sps ? procmaps__thread_sps(pid, sps, MAX_THREADS) : 0;
+	if (input__mode() == INPUT_REPLAY) {
+		const void *p;
+		uint32_t n;
+
+		nsps = 0;
+		if (sps && input__take_var(IN_SPS, &p, &n) == INPUT_GOT) {
+			nsps = n / sizeof(*sps) < MAX_THREADS ? n / sizeof(*sps) : MAX_THREADS;
+			memcpy(sps, p, nsps * sizeof(*sps));
+		}
+	} else {
+		nsps = sps ? procmaps__thread_sps(pid, sps, MAX_THREADS) : 0;
+		input__put(IN_SPS, sps, nsps * sizeof(*sps));
+	}
 	ledger__set_thread_sps(l, sps, nsps);
 	free(sps);
 	if (peek_target.fd >= 0)
 		close(peek_target.fd);
 	peek_target.pid = pid;
 	peek_target.fd = -1;
-	l->proc.allocators = allocators__detect(pid);
+	if (input__take(IN_ALLOCATORS, &l->proc.allocators, sizeof(l->proc.allocators)) == INPUT_ASK_LIVE) {
+		l->proc.allocators = allocators__detect(pid);
+		input__put(IN_ALLOCATORS, &l->proc.allocators, sizeof(l->proc.allocators));
+	}
 	l->proc.peek = peek;
 	l->proc.peek_cookie = &peek_target;
-	err = procmaps__for_each(pid, seed_one, l);
+	err = for_each_map(pid, l);
 	if (err) {
 		fprintf(stderr, "arenatrace: cannot read /proc/%d/maps: %s\n", pid, strerror(-err));
 		return err;
 	}
 	if (!l->brk_start) {
-		uint64_t b = start_brk(pid);
+		uint64_t b = 0;
+
+		if (input__take(IN_START_BRK, &b, sizeof(b)) == INPUT_ASK_LIVE) {
+			b = start_brk(pid);
+			input__put(IN_START_BRK, &b, sizeof(b));
+		}
 
 		l->brk_start = l->brk_end = AT_PAGE_ALIGN(b);
 	}
 	ledger__seed_done(l);
 	for (size_t i = 0; i < l->nr_regions; i++) {
 		struct region *r = &l->regions[i];
-		int64_t n = pagemap__resident(pm, r->start, r->end);
+		int64_t n = resident(pm, r->start, r->end);
 
 		if (n < 0) {
 			fprintf(stderr, "arenatrace: cannot read /proc/%d/pagemap: %s\n", pid, strerror((int)-n));

@@ -19,11 +19,13 @@
 #include "loader.h"
 #include "pagemap.h"
 #include "procmaps.h"
+#include "recorder.h"
 #include "residency.h"
 #include "retention.h"
 #include "sample.h"
 #include "target.h"
 #include "timeline.h"
+#include "trace_file.h"
 #include "tracer.h"
 
 #define MAX_MEASUREMENTS 4096
@@ -50,6 +52,12 @@ struct tracer {
 	struct history history;    /* for --html and --csv */
 	struct stacks *stacks;     /* with --call-graph, --folded, --pprof */
 	uint64_t start_unix_ms;
+	uint64_t tick_now;         /* the clock of the sample being made */
+	uint64_t last_lost;
+	bool replay;               /* `report`: inputs come from a recording */
+	struct trace_writer rec;   /* -o */
+	bool recording;
+	bool no_summary;           /* report -q */
 };
 
 /* Points kept for the end-of-run reports; older ones coarsen beyond this. */
@@ -66,12 +74,53 @@ static void on_signal(int sig)
 	}
 }
 
-static uint64_t now_ns(void)
+/* The clock for pacing the loop only: never seen by the analysis. */
+static uint64_t clock_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* The clock as the analysis sees it: recorded with -o, replayed by `report`
+ * (where a recording that ran out keeps its last time). */
+static uint64_t now_ns(void)
+{
+	static uint64_t last;
+	uint64_t t;
+
+	switch (input__take(IN_NOW, &t, sizeof(t))) {
+	case INPUT_GOT:
+		return last = t;
+	case INPUT_NONE:
+		return last;
+	case INPUT_ASK_LIVE:
+		break;
+	}
+	t = clock_ns();
+	input__put(IN_NOW, &t, sizeof(t));
+	return last = t;
+}
+
+static void read_comm(struct tracer *tr)
+{
+	const void *p;
+	uint32_t n;
+
+	switch (input__take_var(IN_COMM, &p, &n)) {
+	case INPUT_GOT:
+		if (n >= sizeof(tr->target.comm))
+			n = sizeof(tr->target.comm) - 1;
+		memcpy(tr->target.comm, p, n);
+		tr->target.comm[n] = '\0';
+		return;
+	case INPUT_NONE:
+		return;
+	case INPUT_ASK_LIVE:
+		break;
+	}
+	input__put(IN_COMM, tr->target.comm, strlen(tr->target.comm));
 }
 
 static double since_start(const struct tracer *tr, uint64_t ns)
@@ -83,7 +132,7 @@ static bool resolve_vma(void *cookie, uint64_t addr, struct region *r)
 {
 	struct tracer *tr = cookie;
 
-	return procmaps__lookup(tr->target.pid, addr, r);
+	return events__lookup(tr->target.pid, addr, r);
 }
 
 static int seed(struct tracer *tr)
@@ -91,7 +140,12 @@ static int seed(struct tracer *tr)
 	int err;
 
 	pagemap__close(&tr->pm);
-	err = pagemap__open(&tr->pm, tr->target.pid);
+	if (input__take(IN_PAGEMAP_OPEN, &err, sizeof(err)) == INPUT_ASK_LIVE) {
+		err = pagemap__open(&tr->pm, tr->target.pid);
+		input__put(IN_PAGEMAP_OPEN, &err, sizeof(err));
+	} else if (input__exhausted()) {
+		err = -EIO;
+	}
 	if (err) {
 		fprintf(stderr, "arenatrace: cannot open /proc/%d/pagemap: %s\n", tr->target.pid, strerror(-err));
 		return err;
@@ -115,7 +169,9 @@ static void on_exec(void *cookie, const char *comm, const char *filename, uint64
 	struct tracer *tr = cookie;
 
 	timeline__exec(&tr->tl, since_start(tr, ts_ns), tr->target.pid, comm, filename);
-	target__read_comm(&tr->target);
+	if (!tr->replay)
+		target__read_comm(&tr->target);
+	read_comm(tr);
 	/* A new image: the old mappings are gone. Records already queued for the new
 	 * image are older than this seed and are skipped. */
 	if (seed(tr))
@@ -140,14 +196,13 @@ static void on_thread(void *cookie, uint32_t tid, uint64_t ts_ns)
 	tr->threads_created++;
 }
 
-static int on_record(void *cookie, void *data, size_t len)
+static int apply_record(struct tracer *tr, const void *data, size_t len)
 {
-	struct tracer *tr = cookie;
 	const struct arenatrace_syscall_record *sc = data;
 
 	if (len >= sizeof(struct arenatrace_stack_record) && sc->type == ARENATRACE_REC_STACK) {
 		if (tr->stacks && sc->ts_ns >= tr->seed_ns)
-			stacks__on_record(tr->stacks, &tr->ledger, data, len);
+			stacks__on_record(tr->stacks, &tr->ledger, (void *)data, len);
 		return 0;
 	}
 	events__apply(&tr->ledger, tr->target.pid, tr->seed_ns, data, len, &tr->sink, &tr->est);
@@ -155,6 +210,41 @@ static int on_record(void *cookie, void *data, size_t len)
 	if (tr->stacks && len >= sizeof(*sc) && sc->type == ARENATRACE_REC_SYSCALL &&
 	    sc->sys == ARENATRACE_SYS_MMAP && !(sc->args[3] & 0x20 /* MAP_ANONYMOUS */))
 		stacks__refresh(tr->stacks);
+	return 0;
+}
+
+/* The ring buffer's callback: the record is logged first, so what it makes the
+ * tracer ask (an exec's seed, a file's path) follows it in the recording. */
+static int on_record(void *cookie, void *data, size_t len)
+{
+	const struct arenatrace_syscall_record *sc = data;
+
+	/* Stack samples are not recorded (version 1 has no module table to
+	 * symbolize them with): the analysis does not depend on them. */
+	if (!(len >= sizeof(struct arenatrace_stack_record) && sc->type == ARENATRACE_REC_STACK))
+		input__put_record(data, len);
+	return apply_record(cookie, data, len);
+}
+
+/* Applies every record waiting: from the ring buffer, or the recording's next ones. */
+static int drain(struct tracer *tr)
+{
+	/* A record as the kernel sent it; exec records are the largest. */
+	_Alignas(8) unsigned char rec[512];
+	const void *p;
+	uint32_t n;
+	int err = 0;
+
+	if (!tr->replay) {
+		err = loader__drain(&tr->ld);
+		input__put(IN_DRAIN_END, NULL, 0);
+		return err;
+	}
+	while ((input__peek_type() == IN_RECORD || input__peek_type() == IN_RUN) &&
+	       input__take_record(rec, sizeof(rec), &n) == INPUT_GOT)
+		apply_record(tr, rec, n);
+	if (input__peek_type() == IN_DRAIN_END)
+		input__take_var(IN_DRAIN_END, &p, &n);
 	return 0;
 }
 
@@ -179,18 +269,38 @@ static int64_t rollup_rss_pages(pid_t pid)
 static void fill_sample(struct tracer *tr, struct sample *s, bool final)
 {
 	int64_t pages;
+	uint64_t lost;
 
-	if (loader__rss_pages(&tr->ld, &pages))
+	switch (input__take(IN_RSS, &pages, sizeof(pages))) {
+	case INPUT_GOT:
 		tr->last_rss_pages = pages;
-	else if (!tr->target.exited && (pages = rollup_rss_pages(tr->target.pid)) >= 0)
-		tr->last_rss_pages = pages;
+		break;
+	case INPUT_NONE:
+		break;
+	case INPUT_ASK_LIVE:
+		if (loader__rss_pages(&tr->ld, &pages))
+			tr->last_rss_pages = pages;
+		else if (!tr->target.exited && (pages = rollup_rss_pages(tr->target.pid)) >= 0)
+			tr->last_rss_pages = pages;
+		input__put(IN_RSS, &tr->last_rss_pages, sizeof(tr->last_rss_pages));
+	}
+	switch (input__take(IN_LOST, &lost, sizeof(lost))) {
+	case INPUT_GOT:
+		tr->last_lost = lost;
+		break;
+	case INPUT_NONE:
+		break;
+	case INPUT_ASK_LIVE:
+		tr->last_lost = loader__stat(&tr->ld, ARENATRACE_STAT_LOST);
+		input__put(IN_LOST, &tr->last_lost, sizeof(tr->last_lost));
+	}
 	memset(s, 0, sizeof(*s));
 	s->t = since_start(tr, now_ns());
 	s->pid = tr->target.pid;
 	s->comm = tr->target.comm;
 	s->rss_bytes = (uint64_t)tr->last_rss_pages * 4096;
 	s->accounted_bytes = (uint64_t)ledger__accounted_pages(&tr->ledger) * 4096;
-	s->lost_events = loader__stat(&tr->ld, ARENATRACE_STAT_LOST);
+	s->lost_events = tr->last_lost;
 	s->drift_bytes = tr->ledger.drift_pages * 4096;
 	s->unattributed_bytes = tr->ledger.unattributed_pages * 4096;
 	s->threads_created = tr->threads_created;
@@ -213,12 +323,12 @@ static void reconcile(struct tracer *tr)
 	uint64_t t0;
 	size_t n;
 
-	if (tr->target.exited || tr->exit_seen || !needs_reconcile(&tr->ledger))
+	if (tr->target.exited || tr->exit_seen || !needs_reconcile(&tr->ledger) || input__exhausted())
 		return;
 	t0 = now_ns();
 	n = residency__measure(&tr->ledger, &tr->pm, tr->ledger.needs_full_reconcile,
 			       t0 - QUIET_NS, tr->measurements, MAX_MEASUREMENTS);
-	loader__drain(&tr->ld);
+	drain(tr);
 	residency__apply(&tr->ledger, tr->measurements, n, t0);
 }
 
@@ -227,7 +337,7 @@ static uint64_t retained_of(void *cookie, const struct arena *a)
 	struct tracer *tr = cookie;
 	struct arena_retention ar;
 
-	return retention__arena(tr->retention, a, now_ns(), &ar) ? ar.retained_bytes : 0;
+	return retention__arena(tr->retention, a, tr->tick_now, &ar) ? ar.retained_bytes : 0;
 }
 
 /* --html and --csv, written at the end; returns 0 or an exit code. */
@@ -285,10 +395,12 @@ static int conclude(struct tracer *tr, const struct sample *s, uint64_t now)
 	diagnosis__make(&d, &tr->ledger, tr->retention, s->rss_bytes, now);
 	diagnosis__text(&d, tr->o->retain_after_s, text, sizeof(text));
 	timeline__diagnosis(&tr->tl, s, &d, text);
-	live_view__summary(out, s, &tr->ledger, tr->o->top);
-	live_view__bursts(out, tr->retention, tr->start_ns);
-	fprintf(out, "\n%s", text);
-	fflush(out);
+	if (!tr->no_summary) {
+		live_view__summary(out, s, &tr->ledger, tr->o->top);
+		live_view__bursts(out, tr->retention, tr->start_ns);
+		fprintf(out, "\n%s", text);
+		fflush(out);
+	}
 	return write_reports(tr, now, text);
 }
 
@@ -298,10 +410,12 @@ static int tick(struct tracer *tr, bool final)
 	uint64_t now;
 	int err = 0;
 
-	loader__drain(&tr->ld);
+	if (!final)
+		input__put(IN_TICK, NULL, 0);
+	drain(tr);
 	if (!final)
 		reconcile(tr);
-	now = now_ns();
+	now = tr->tick_now = now_ns();
 	retention__tick(tr->retention, &tr->ledger, now);
 	fill_sample(tr, &s, final);
 	timeline__sample(&tr->tl, &s, &tr->ledger, tr->retention, now, tr->start_ns);
@@ -312,6 +426,8 @@ static int tick(struct tracer *tr, bool final)
 	else if (tr->live)
 		live_view__draw(stdout, &s, &tr->ledger, tr->o->top);
 	ledger__collect_gone(&tr->ledger);
+	if (tr->recording)
+		trace_writer__flush(&tr->rec);
 	return err;
 }
 
@@ -352,14 +468,14 @@ static int run_loop(struct tracer *tr)
 		uint64_t now;
 
 		nanosleep(&ts, NULL);
-		if (loader__drain(&tr->ld) < 0) {
+		if (drain(tr) < 0) {
 			fprintf(stderr, "arenatrace: reading the ring buffer failed\n");
 			return EXIT_RUNTIME;
 		}
-		now = now_ns();
+		now = clock_ns();
 		if (tr->exit_seen || target__poll_exit(&tr->target)) {
 			/* Let the exit record and the last events arrive. */
-			loader__drain(&tr->ld);
+			drain(tr);
 			if (!tr->exit_seen)
 				target__poll_exit(&tr->target);
 			break;
@@ -375,26 +491,111 @@ static int run_loop(struct tracer *tr)
 	return EXIT_OK;
 }
 
+static void tracer_init(struct tracer *tr, const struct options *o)
+{
+	tr->o = o;
+	tr->pm.fd = -1;
+	tr->sink = (struct event_sink){ .exec = on_exec, .exit = on_exit_record, .thread = on_thread, .cookie = tr };
+	tr->live = !o->quiet && isatty(STDOUT_FILENO) && !(o->json_path && !strcmp(o->json_path, "-")) &&
+		   !tr->replay;
+	tr->measurements = calloc(MAX_MEASUREMENTS, sizeof(*tr->measurements));
+	ledger__init(&tr->ledger, resolve_vma, tr);
+	history__init(&tr->history, HISTORY_POINTS);
+}
+
+static void tracer_free(struct tracer *tr)
+{
+	pagemap__close(&tr->pm);
+	ledger__free(&tr->ledger);
+	retention__free(tr->retention);
+	stacks__free(tr->stacks);
+	history__free(&tr->history);
+	free(tr->measurements);
+}
+
+/* The first item of a recording: what `report` needs to redo the analysis. */
+static void put_meta(struct tracer *tr)
+{
+	const struct options *o = tr->o;
+	struct input_meta m = {
+		.pid = tr->target.pid, .launch = o->cmd != NULL, .interval_s = o->interval_s,
+		.retain_after_s = o->retain_after_s, .top = o->top, .call_graph = o->call_graph,
+	};
+	char buf[8192];
+	size_t n = sizeof(m);
+
+	memcpy(buf, &m, sizeof(m));
+	for (char **w = o->cmd; w && *w; w++) {
+		size_t l = strlen(*w) + 1;
+
+		if (n + l > sizeof(buf))
+			break;
+		memcpy(buf + n, *w, l);
+		n += l;
+	}
+	input__put(IN_META, buf, n);
+}
+
+/* The wall clock at the start, recorded. */
+static uint64_t start_unix_ms(void)
+{
+	uint64_t ms = 0;
+
+	if (input__take(IN_UNIX_MS, &ms, sizeof(ms)) == INPUT_ASK_LIVE) {
+		ms = (uint64_t)time(NULL) * 1000;
+		input__put(IN_UNIX_MS, &ms, sizeof(ms));
+	}
+	return ms;
+}
+
+/* After the seed: the first sample and the meta record (live and replay alike). */
+static void begin_timeline(struct tracer *tr, const char *mode)
+{
+	struct sample s;
+
+	fill_sample(tr, &s, false);
+	tr->start_unix_ms = start_unix_ms();
+	timeline__meta(&tr->tl, &s, tr->o->interval_s, mode, tr->o->cmd, tr->start_unix_ms,
+		       tr->ledger.proc.allocators);
+}
+
+/* After the loop: the exit record and the final records. Returns an exit code. */
+static int finish(struct tracer *tr, int err)
+{
+	if (tr->exit_seen || tr->target.exited)
+		write_exit(tr);
+	if (tick(tr, true) && !err)
+		err = EXIT_RUNTIME;
+	if (tr->est.malformed)
+		fprintf(stderr, "arenatrace: %llu malformed records ignored\n", (unsigned long long)tr->est.malformed);
+	if (!err && tr->tl.failed)
+		err = EXIT_RUNTIME;
+	return err;
+}
+
 int tracer__run(const struct options *o)
 {
 	struct tracer tr = { .o = o };
 	const char *mode = o->cmd ? "launch" : "attach";
-	struct sample s;
 	int err;
 
-	tr.pm.fd = -1;
-	tr.sink = (struct event_sink){ .exec = on_exec, .exit = on_exit_record, .thread = on_thread, .cookie = &tr };
-	tr.live = !o->quiet && isatty(STDOUT_FILENO) && !(o->json_path && !strcmp(o->json_path, "-"));
-	tr.measurements = calloc(MAX_MEASUREMENTS, sizeof(*tr.measurements));
-	ledger__init(&tr.ledger, resolve_vma, &tr);
-	tr.retention = retention__new(o->retain_after_s, now_ns());
-	retention__attach(tr.retention, &tr.ledger);
-	history__init(&tr.history, HISTORY_POINTS);
+	/* The file first: a bad -o path must not launch anything. */
+	if (o->record_path) {
+		err = trace_writer__open(&tr.rec, o->record_path, o->force, o->max_size);
+		if (err)
+			return err;
+		tr.recording = true;
+		input__record(&tr.rec);
+	}
+	tracer_init(&tr, o);
 	install_signals();
 
 	err = o->cmd ? target__fork(&tr.target, o->cmd) : target__attach(&tr.target, o->pid);
 	if (err)
 		goto cleanup;
+	put_meta(&tr);
+	tr.retention = retention__new(o->retain_after_s, now_ns());
+	retention__attach(tr.retention, &tr.ledger);
 	err = loader__start(&tr.ld, tr.target.pid, o->btf_path, o->verbose, o->call_graph, o->sample_bytes,
 			    on_record, &tr);
 	if (err)
@@ -408,12 +609,14 @@ int tracer__run(const struct options *o)
 		err = target__exec_stopped(&tr.target, o->cmd);
 		if (err)
 			goto cleanup;
+		read_comm(&tr);
 		if (seed(&tr)) {
 			err = EXIT_RUNTIME;
 			goto cleanup;
 		}
 		target__resume(&tr.target);
 	} else {
+		read_comm(&tr);
 		if (seed(&tr)) {
 			err = tr.target.exited || target__poll_exit(&tr.target) ? EXIT_USAGE : EXIT_RUNTIME;
 			goto cleanup;
@@ -421,19 +624,16 @@ int tracer__run(const struct options *o)
 		/* The target ran while we read it: one check against the page tables. */
 		tr.ledger.needs_full_reconcile = true;
 	}
-	fill_sample(&tr, &s, false);
-	tr.start_unix_ms = (uint64_t)time(NULL) * 1000;
-	timeline__meta(&tr.tl, &s, o->interval_s, mode, o->cmd, tr.start_unix_ms, tr.ledger.proc.allocators);
+	begin_timeline(&tr, mode);
 
 	err = run_loop(&tr);
-	if (tr.exit_seen || tr.target.exited)
-		write_exit(&tr);
-	if (tick(&tr, true) && !err)
-		err = EXIT_RUNTIME;
-	if (tr.est.malformed)
-		fprintf(stderr, "arenatrace: %llu malformed records ignored\n", (unsigned long long)tr.est.malformed);
-	if (!err && tr.tl.failed)
-		err = EXIT_RUNTIME;
+	{
+		unsigned char stop[5] = { tr.target.exited };
+
+		memcpy(stop + 1, &tr.target.exit_status, 4);
+		input__put(IN_STOP, stop, sizeof(stop));
+	}
+	err = finish(&tr, err);
 
 cleanup:
 	if (timeline__close(&tr.tl) && !err)
@@ -444,12 +644,109 @@ cleanup:
 		target__poll_exit(&tr.target);
 	}
 	loader__stop(&tr.ld);
-	pagemap__close(&tr.pm);
 	target__close(&tr.target);
-	ledger__free(&tr.ledger);
-	retention__free(tr.retention);
-	stacks__free(tr.stacks);
-	history__free(&tr.history);
-	free(tr.measurements);
+	tracer_free(&tr);
+	if (tr.recording) {
+		input__reset();
+		if (trace_writer__close(&tr.rec) && !err)
+			err = EXIT_RUNTIME;
+	}
+	return err;
+}
+
+/* Replays the recording r with the output options of o (report.c). */
+int tracer__replay(struct options *o, struct trace_reader *r, bool summary)
+{
+	struct tracer tr = { .replay = true };
+	struct input_meta m;
+	const char *p;
+	uint32_t n;
+	char *words[64];
+	size_t nw = 0;
+	int err = 0;
+
+	uint64_t t0 = clock_ns();
+
+	input__replay(r);
+	if (input__take_var(IN_META, (const void **)&p, &n) != INPUT_GOT || n < sizeof(m)) {
+		fprintf(stderr, "arenatrace: report: the recording has no run metadata%s%s\n",
+			r->status != TRACE_EOF ? ": " : "", r->status != TRACE_EOF ? r->msg : "");
+		input__reset();
+		return EXIT_RUNTIME;
+	}
+	memcpy(&m, p, sizeof(m));
+	/* The command words, NUL-terminated each (a last unterminated one is cut). */
+	for (uint32_t i = sizeof(m); i < n && nw < 63; ) {
+		const char *end = memchr(p + i, '\0', n - i);
+
+		if (!end)
+			break;
+		words[nw++] = strdup(p + i);
+		i = (uint32_t)(end - p) + 1;
+	}
+	words[nw] = NULL;
+	o->cmd = m.launch ? words : NULL;
+	o->pid = m.pid;
+	o->interval_s = m.interval_s > 0 && m.interval_s < 1e9 ? m.interval_s : 1.0;
+	o->retain_after_s = m.retain_after_s >= 0 && m.retain_after_s < 1e9 ? m.retain_after_s : 30.0;
+	if (!o->top)
+		o->top = m.top && m.top <= 10000 ? m.top : 15;
+	o->call_graph = 0;
+	tracer_init(&tr, o);
+	tr.target.pid = m.pid;
+	tr.target.pidfd = tr.target.go_fd = tr.target.err_fd = -1;
+	tr.no_summary = !summary;
+	tr.retention = retention__new(o->retain_after_s, now_ns());
+	retention__attach(tr.retention, &tr.ledger);
+	if (timeline__open(&tr.tl, o->json_path)) {
+		err = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	tr.start_ns = now_ns();
+	read_comm(&tr);
+	if (seed(&tr)) {
+		fprintf(stderr, "arenatrace: report: the recording's initial state is incomplete\n");
+		err = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	if (!m.launch)
+		tr.ledger.needs_full_reconcile = true;
+	begin_timeline(&tr, m.launch ? "launch" : "attach");
+	for (;;) {
+		uint32_t t = input__peek_type();
+		unsigned char stop[5];
+
+		if (t == IN_RECORD || t == IN_RUN || t == IN_DRAIN_END) {
+			drain(&tr);
+		} else if (t == IN_TICK) {
+			input__take_var(IN_TICK, (const void **)&p, &n);
+			tick(&tr, false);
+		} else {
+			/* IN_STOP, or the end (or anything else: the take says what). */
+			if (t && input__take(IN_STOP, stop, sizeof(stop)) == INPUT_GOT) {
+				tr.target.exited = stop[0] != 0;
+				memcpy(&tr.target.exit_status, stop + 1, 4);
+			}
+			break;
+		}
+	}
+	err = finish(&tr, err);
+	if (o->verbose) {
+		double secs = (clock_ns() - t0) / 1e9;
+
+		fprintf(stderr, "arenatrace: report: %llu events replayed in %.3f s (%.0f events/s)\n",
+			(unsigned long long)tr.est.records, secs, secs > 0 ? tr.est.records / secs : 0.0);
+	}
+
+cleanup:
+	if (timeline__close(&tr.tl) && !err)
+		err = EXIT_RUNTIME;
+	tracer_free(&tr);
+	for (size_t i = 0; i < nw; i++)
+		free(words[i]);
+	o->cmd = NULL;
+	if (input__problem())
+		fprintf(stderr, "arenatrace: report: warning: %s; the report stops there\n", input__problem());
+	input__reset();
 	return err;
 }

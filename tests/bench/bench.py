@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 B = os.path.join(ROOT, "build")
 TRACER = os.path.join(B, "arenatrace")
 FLOOR = os.path.join(B, "bench", "floor")
+MIB = 1 << 20
 
 
 def mount_tracefs():
@@ -105,6 +106,7 @@ def main():
     fl = [os.path.join(B, "bench", "faultloop"), str(args.fault_mib)]
     ch = [os.path.join(B, "bench", "churn"), str(args.churn_rounds), str(os.cpu_count() or 2)]
     sc = [os.path.join(B, "bench", "syscall_loop"), "3000000"]
+    rec = os.path.join(B, "bench", "record.at")
     bt = shutil.which("bpftrace")
     ht = shutil.which("heaptrack")
     modes = {
@@ -114,6 +116,7 @@ def main():
             ("arenatrace", [TRACER, "-q", "--"] + fl, True),
             ("arenatrace-dwarf", [TRACER, "-q", "--call-graph", "dwarf", "--"] + fl, True),
             ("arenatrace-fp", [TRACER, "-q", "--call-graph", "fp", "--"] + fl, True),
+            ("arenatrace-record", [TRACER, "-q", "-o", rec, "--force", "--"] + fl, True),
         ],
         "churn": [
             ("untraced", ch, False),
@@ -121,6 +124,7 @@ def main():
             ("arenatrace", [TRACER, "-q", "--"] + ch, True),
             ("arenatrace-dwarf", [TRACER, "-q", "--call-graph", "dwarf", "--"] + ch, True),
             ("arenatrace-fp", [TRACER, "-q", "--call-graph", "fp", "--"] + ch, True),
+            ("arenatrace-record", [TRACER, "-q", "-o", rec, "--force", "--"] + ch, True),
         ],
     }
     if bt:
@@ -178,6 +182,19 @@ def main():
         holder.stdin.close()
         holder.wait()
 
+    # `report` speed: replay a big churn recording (best of 3; it is CPU-bound).
+    big = os.path.join(B, "bench", "report-big.at")
+    subprocess.run([TRACER, "-q", "-o", big, "--force", "--", ch[0], str(args.churn_rounds * 10), ch[2]],
+                   stdout=subprocess.DEVNULL, check=True)
+    report_eps, report_events = 0.0, 0
+    for _ in range(3):
+        p = subprocess.run([TRACER, "report", big, "-q", "-v"], capture_output=True, text=True, check=True)
+        m = re.search(r"(\d+) events replayed in ([0-9.]+) s", p.stderr)
+        if m and float(m.group(2)) > 0:
+            report_eps = max(report_eps, int(m.group(1)) / float(m.group(2)))
+            report_events = int(m.group(1))
+    report_size = os.path.getsize(big)
+
     with open(os.path.join(B, "bench.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
@@ -198,6 +215,8 @@ def main():
     print(f"\ntracer peak RSS during the runs: {peak / 1024:.1f} MiB")
     if big_hwm is not None:
         print(f"tracer peak RSS attached to a process with {args.big_mib} MiB resident: {big_hwm / 1024:.1f} MiB")
+    print(f"report: {report_events} events ({report_size / MIB:.1f} MiB recorded) at "
+          f"{report_eps / 1e6:.2f} million events/s (best of 3)")
     print("\ngoals (issue 3):")
     goals = [
         ("fault-bound loop traced/untraced <= 1.05x", ratios.get(("faultloop", "arenatrace"), 99) <= 1.05),
@@ -207,6 +226,9 @@ def main():
         ("zero lost events", lost == 0),
         ("tracer CPU <= 10% of the workload's", cpu_share <= 0.10),
         ("tracer RSS <= 64 MiB tracing 8 GiB resident", big_hwm is not None and big_hwm <= 64 * 1024),
+        ("report >= 5 million events/s (issue 6)", report_eps >= 5e6),
+        ("allocator churn recording with -o <= 1.05x of without",
+         ratios.get(("churn", "arenatrace-record"), 99) <= 1.05 * ratios.get(("churn", "arenatrace"), 99)),
     ]
     for name, ok in goals:
         print(f"  {'met ' if ok else 'MISSED'}  {name}")
