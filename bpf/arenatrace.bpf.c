@@ -425,12 +425,18 @@ static __always_inline int emit_stack(void *ctx, __u64 addr, __u64 len, __u64 we
 			size += n & (ARENATRACE_MAX_FRAMES * 8 - 1 | ARENATRACE_MAX_FRAMES * 8);
 		}
 	} else {
-		/* The top of the stack is resident (the thread is running on it); a
-		 * shorter copy when the deeper part is not. */
-		if (!bpf_probe_read_user(sc->data, ARENATRACE_STACK_COPY, (void *)sc->r.regs[1]))
-			sc->r.stack_len = ARENATRACE_STACK_COPY;
-		else if (!bpf_probe_read_user(sc->data, ARENATRACE_STACK_COPY / 4, (void *)sc->r.regs[1]))
-			sc->r.stack_len = ARENATRACE_STACK_COPY / 4;
+		/* From sp up to the callers' frames. The copy fails as a whole when it
+		 * runs past the end of the stack mapping (the main thread's frames sit
+		 * a few KiB below it, how many varies with ASLR): halve until it fits. */
+		__u32 want = ARENATRACE_STACK_COPY;
+
+		for (int i = 0; i < 5; i++, want /= 2) {
+			if (!bpf_probe_read_user(sc->data, want & (ARENATRACE_STACK_COPY * 2 - 1),
+						 (void *)sc->r.regs[1])) {
+				sc->r.stack_len = want;
+				break;
+			}
+		}
 		size += sc->r.stack_len;
 	}
 	if (size > (long)sizeof(*sc))

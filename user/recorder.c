@@ -68,7 +68,7 @@ static bool fill(void)
 			in.exhausted = true;
 			break;
 		}
-		if (in.type >= IN_META && in.type <= IN_RUN && in.type != IN_MODULES)
+		if (in.type >= IN_META && in.type <= IN_LAST)
 			in.have = true;
 	}
 	return in.have;
@@ -247,3 +247,5 @@ enum input_got input__take_record(void *buf, size_t cap, uint32_t *len)
 	memcpy(buf, &r, *len);
 	return INPUT_GOT;
 }
+
+_Static_assert(IN_MODULES == 12 && IN_RUN == 23 && IN_STACK == 24, "item types are never renumbered");

@@ -29,7 +29,7 @@ enum input_item {
 	IN_DRAIN_END,        /* end of one drain of the ring buffer */
 	IN_TICK,             /* an interval's sample starts */
 	IN_MEASURE,          /* i64: one pagemap walk (resident pages or -errno) */
-	IN_MODULES,          /* reserved: module table for symbolization (not written yet) */
+	IN_MODULES,          /* struct input_modules + the code mappings (maps format) when changed */
 	IN_NOW,              /* u64: CLOCK_MONOTONIC ns */
 	IN_RSS,              /* i64: the target's RSS pages as the sample reports it */
 	IN_LOST,             /* u64: lost events so far */
@@ -41,6 +41,25 @@ enum input_item {
 	IN_UNIX_MS,          /* u64: wall clock at the start */
 	IN_STOP,             /* u8 exited, i32 exit_status: the run loop ended */
 	IN_RUN,              /* a fault-run record, packed (struct packed_run in recorder.c) */
+	IN_STACK,            /* struct input_stack + nr u64 ips: one stack sample, unwound */
+};
+#define IN_LAST IN_STACK
+
+/* IN_MODULES: one symbolizer refresh (symbolizer.c). The text follows only when
+ * the code mappings changed (changed = 1). */
+struct input_modules {
+	int32_t err;             /* 0 or -errno of the refresh */
+	uint32_t changed;
+	uint64_t digest;
+	uint64_t vdso_start, vdso_end;
+};
+
+/* IN_STACK: what stacks.c uses of a sample once it is unwound. */
+struct input_stack {
+	uint64_t addr, weight_bytes;
+	uint32_t event, sys;
+	uint32_t nr;             /* ips that follow */
+	uint32_t unwind_failed;
 };
 
 struct input_meta {

@@ -19,14 +19,25 @@ static void usage(FILE *out)
 "\n"
 "      --json PATH      the timeline as JSON Lines ('-' = stdout)\n"
 "      --csv PATH       the timeline as CSV\n"
-"      --html PATH      the self-contained HTML report\n"
+"      --html PATH      the self-contained HTML report (with the flame graph when\n"
+"                       the run was recorded with stacks)\n"
+"      --folded PATH    the stacks as folded text, for flamegraph.pl/speedscope\n"
+"      --folded-profile P  resident (default), faulted, growth or released\n"
+"      --pprof PATH     the stack profiles as gzipped pprof protobuf\n"
 "      --top N          arenas in the summary (default: as recorded)\n"
 "  -q, --quiet          no terminal summary\n"
 "  -v, --verbose        how many events were replayed, how fast\n"
 "  -h, --help           this help\n"
 "\n"
 "A recording cut short (the tracer killed, a full disk, --max-size) is reported\n"
-"up to where it ends, with a warning. Exit status: 0 ok, 1 unreadable recording\n"
+"up to where it ends, with a warning.\n"
+"\n"
+"Stacks (--folded, --pprof, the flame graph) need a run recorded with\n"
+"--call-graph, --folded or --pprof. They are stored unwound, as addresses, with\n"
+"the table of code mappings; names and lines are read from the binaries on this\n"
+"machine at report time. Where a binary is missing or has changed (another\n"
+"machine, a rebuild), its frames stay module+offset or name the wrong code;\n"
+"vdso frames stay unresolved. Exit status: 0 ok, 1 unreadable recording\n"
 "or write failure, 2 usage error.\n");
 }
 
@@ -71,12 +82,23 @@ int report__main(int argc, char **argv)
 			}
 			o.top = (unsigned)v;
 			break;
-		case OPT_FOLDED:
+		case OPT_FOLDED: o.folded_path = optarg; break;
 		case OPT_FOLDED_PROFILE:
-		case OPT_PPROF:
-			fprintf(stderr, "arenatrace: report: --folded and --pprof are not available from a "
-				"recording yet (version 1 files carry no stacks); use them on the live tracer\n");
-			return EXIT_USAGE;
+			if (!strcmp(optarg, "resident"))
+				o.folded_profile = 0;
+			else if (!strcmp(optarg, "faulted"))
+				o.folded_profile = 1;
+			else if (!strcmp(optarg, "growth"))
+				o.folded_profile = 2;
+			else if (!strcmp(optarg, "released"))
+				o.folded_profile = 3;
+			else {
+				fprintf(stderr, "arenatrace: report: --folded-profile expects resident, faulted, growth "
+					"or released, got '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_PPROF: o.pprof_path = optarg; break;
 		case 'q': quiet = true; break;
 		case 'v': o.verbose = true; break;
 		case 'h': usage(stdout); return EXIT_OK;

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "growable.h"
+#include "recorder.h"
 #include "stacks.h"
 #include "symbolizer.h"
 #include "unwind.h"
@@ -310,48 +311,94 @@ static void first_touch(struct arena *a, uint64_t addr, uint32_t stack, int64_t 
 
 /* ---- samples -------------------------------------------------------------------- */
 
+/* After unwinding: what a sample adds to the profiles (live and replay alike). */
+void stacks__on_ips(struct stacks *s, const struct ledger *l, uint64_t addr, uint64_t weight_bytes,
+		    uint32_t event, uint32_t sys, const uint64_t *ips, uint32_t n, bool unwind_failed)
+{
+	const struct region *reg;
+	uint32_t id;
+
+	if (!n || n > ARENATRACE_MAX_FRAMES)
+		return;
+	s->st.samples++;
+	if (unwind_failed)
+		s->st.unwind_failures++;
+	id = stack_id(s, ips, n);
+	reg = ledger__region_at(l, addr);
+	if (!reg)
+		return;
+	if (event == ARENATRACE_STACK_FAULT) {
+		s->st.fault_samples++;
+		cell_add(s, PROFILE_FAULTED, id, reg->arena, (int64_t)weight_bytes);
+		first_touch(reg->arena, addr, id, (int64_t)weight_bytes);
+	} else if (sys == ARENATRACE_SYS_MUNMAP || sys == ARENATRACE_SYS_MADVISE) {
+		s->st.release_samples++;
+		cell_add(s, PROFILE_RELEASED, id, reg->arena, (int64_t)weight_bytes);
+	} else {
+		s->st.growth_samples++;
+		cell_add(s, PROFILE_GROWTH, id, reg->arena, (int64_t)weight_bytes);
+	}
+}
+
 void stacks__on_record(struct stacks *s, const struct ledger *l, const struct arenatrace_stack_record *r,
 		       size_t len)
 {
-	uint64_t ips[ARENATRACE_MAX_FRAMES];
-	const struct region *reg;
-	uint32_t n = 0, id;
+	struct {
+		struct input_stack h;
+		uint64_t ips[ARENATRACE_MAX_FRAMES];
+	} rec;
+	uint64_t *ips = rec.ips;
+	uint32_t n = 0;
+	bool failed = false;
 
 	if (len < sizeof(*r))
 		return;
-	s->st.samples++;
 	if (r->mode == ARENATRACE_STACK_FP) {
 		n = r->nr_ips;
-		if (n > ARENATRACE_MAX_FRAMES || len < sizeof(*r) + n * sizeof(uint64_t))
+		if (n > ARENATRACE_MAX_FRAMES || len < sizeof(*r) + n * sizeof(uint64_t)) {
+			s->st.samples++;
 			return;
+		}
 		memcpy(ips, (const char *)r + sizeof(*r), n * sizeof(uint64_t));
 	} else if (r->mode == ARENATRACE_STACK_DWARF && s->sym) {
-		if (len < sizeof(*r) + r->stack_len)
+		if (len < sizeof(*r) + r->stack_len) {
+			s->st.samples++;
 			return;
+		}
 		n = (uint32_t)unwind__stack(s->sym, (const uint64_t *)r->regs, (const char *)r + sizeof(*r), r->stack_len, ips,
 					    ARENATRACE_MAX_FRAMES);
-		if (n <= 1)
-			s->st.unwind_failures++;
+		failed = n <= 1;
 	}
 	if (!n) {
 		ips[0] = r->regs[0];
 		n = 1;
 	}
-	id = stack_id(s, ips, n);
-	reg = ledger__region_at(l, r->addr);
-	if (!reg)
-		return;
-	if (r->event == ARENATRACE_STACK_FAULT) {
-		s->st.fault_samples++;
-		cell_add(s, PROFILE_FAULTED, id, reg->arena, (int64_t)r->weight_bytes);
-		first_touch(reg->arena, r->addr, id, (int64_t)r->weight_bytes);
-	} else if (r->sys == ARENATRACE_SYS_MUNMAP || r->sys == ARENATRACE_SYS_MADVISE) {
-		s->st.release_samples++;
-		cell_add(s, PROFILE_RELEASED, id, reg->arena, (int64_t)r->weight_bytes);
-	} else {
-		s->st.growth_samples++;
-		cell_add(s, PROFILE_GROWTH, id, reg->arena, (int64_t)r->weight_bytes);
-	}
+	/* Replay (`report`) gets the unwound stack: the unwinder needs the
+	 * target's memory and files as they were. */
+	rec.h = (struct input_stack){ .addr = r->addr, .weight_bytes = r->weight_bytes, .event = r->event,
+				      .sys = r->sys, .nr = n, .unwind_failed = failed };
+	input__put(IN_STACK, &rec, sizeof(rec.h) + n * sizeof(uint64_t));
+	stacks__on_ips(s, l, r->addr, r->weight_bytes, r->event, r->sys, ips, n, failed);
+}
+
+bool stacks__replay_item(struct stacks *s, const struct ledger *l)
+{
+	struct input_stack h;
+	const unsigned char *p;
+	uint64_t ips[ARENATRACE_MAX_FRAMES];
+	uint32_t len;
+
+	if (input__take_var(IN_STACK, (const void **)&p, &len) != INPUT_GOT)
+		return false;
+	if (len < sizeof(h))
+		return true;
+	memcpy(&h, p, sizeof(h));
+	if (h.nr > ARENATRACE_MAX_FRAMES || len != sizeof(h) + h.nr * sizeof(uint64_t))
+		return true;
+	memcpy(ips, p + sizeof(h), h.nr * sizeof(uint64_t));
+	if (s)
+		stacks__on_ips(s, l, h.addr, h.weight_bytes, h.event, h.sys, ips, h.nr, h.unwind_failed != 0);
+	return true;
 }
 
 /* ---- export --------------------------------------------------------------------- */

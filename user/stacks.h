@@ -37,6 +37,12 @@ void stacks__refresh(struct stacks *s);
 void stacks__exec(struct stacks *s, pid_t pid);
 void stacks__on_record(struct stacks *s, const struct ledger *l, const struct arenatrace_stack_record *r,
 		       size_t len);
+/* What on_record does once the sample is unwound (leaf first ips). */
+void stacks__on_ips(struct stacks *s, const struct ledger *l, uint64_t addr, uint64_t weight_bytes,
+		    uint32_t event, uint32_t sys, const uint64_t *ips, uint32_t n, bool unwind_failed);
+/* Replay: takes the next IN_STACK item (on_record logs one per sample) and
+ * applies it (s may be NULL: taken only). False when the item is not there. */
+bool stacks__replay_item(struct stacks *s, const struct ledger *l);
 /* Fills the three profiles (symbolizing each distinct stack once). */
 void stacks__export(struct stacks *s, const struct ledger *l, struct profile *p);
 void stacks__stats(const struct stacks *s, struct stacks_stats *out);

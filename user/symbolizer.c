@@ -14,6 +14,7 @@
 #include <elfutils/libdwfl.h>
 
 #include "procmaps.h"
+#include "recorder.h"
 #include "symbolizer.h"
 
 static const char unknown_function[] = "[unknown]";
@@ -50,6 +51,7 @@ struct sym_entry {
 
 struct symbolizer {
 	pid_t pid;
+	bool replay;               /* `report`: modules come from the recording */
 	Dwfl *dwfl;
 	/* The unwinder's own Dwfl: libdwfl's thread state, once attached, does not
 	 * survive re-reporting modules, so it is rebuilt from the last report
@@ -211,6 +213,8 @@ static int symbolizer_find_elf(Dwfl_Module *mod, void **userdata, const char *na
 		return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
 	if (name[0] != '/' || !s)
 		return -1;
+	if (s->replay)             /* the target is gone: the files as they are here */
+		return open_regular(name, file_name);
 	if (n > 10 && !strcmp(name + n - 10, " (deleted)")) {
 		for (size_t i = 0; i < s->nr_maps; i++) {
 			const struct sym_mapping *mp = &s->maps[i];
@@ -364,7 +368,7 @@ static bool maps_run_has_exec(const struct sym_mapping *maps, size_t nr, size_t 
 	return false;
 }
 
-int symbolizer__refresh(struct symbolizer *s)
+static int refresh_live(struct symbolizer *s)
 {
 	uint64_t digest = 0xcbf29ce484222325ULL, vdso_start = 0, vdso_end = 0;
 	struct sym_mapping *maps = NULL;
@@ -481,6 +485,80 @@ out:
 		free(maps[i].path);
 	free(maps);
 	free(text);
+	free(buf);
+	return err;
+}
+
+/* Replay: the refresh's outcome as recorded; the modules from the logged text. */
+static int refresh_replay(struct symbolizer *s)
+{
+	struct input_modules h;
+	const char *p;
+	uint32_t len;
+	char *text;
+	FILE *f;
+
+	if (input__take_var(IN_MODULES, (const void **)&p, &len) != INPUT_GOT || len < sizeof(h))
+		return -EIO;
+	memcpy(&h, p, sizeof(h));
+	if (!h.changed || (s->reported && h.digest == s->maps_digest))
+		return h.err;
+	text = strndup(p + sizeof(h), len - sizeof(h));
+	if (!text)
+		return -ENOMEM;
+	/* The vdso is not reported: its image was in the target's memory. */
+	dwfl_report_begin(s->dwfl);
+	f = *text ? fmemopen(text, strlen(text), "r") : NULL;
+	if (f) {
+		dwfl_linux_proc_maps_report(s->dwfl, f);
+		fclose(f);
+	}
+	dwfl_report_end(s->dwfl, NULL, NULL);
+	dwfl_getmodules(s->dwfl, module_adopt, s, 0);
+	free(s->maps_text);
+	s->maps_text = text;
+	s->vdso_start = h.vdso_start;
+	s->vdso_end = h.vdso_end;
+	s->maps_digest = h.digest;
+	s->reported = true;
+	s->stats.refreshes++;
+	return h.err;
+}
+
+int symbolizer__refresh(struct symbolizer *s)
+{
+	struct input_modules h;
+	uint64_t before;
+	char *buf;
+	size_t tlen;
+	int err;
+
+	if (!s)
+		return -EINVAL;
+	if (s->replay)
+		return refresh_replay(s);
+	before = s->stats.refreshes;
+	err = refresh_live(s);
+	if (input__mode() != INPUT_RECORD)
+		return err;
+	/* Logged every time (replay takes one per refresh), the text only when the
+	 * code mappings changed. */
+	h = (struct input_modules){ .err = err, .changed = s->stats.refreshes != before,
+				    .digest = s->maps_digest, .vdso_start = s->vdso_start, .vdso_end = s->vdso_end };
+	tlen = h.changed && s->maps_text ? strlen(s->maps_text) : 0;
+	if (sizeof(h) + tlen > TRACE_ITEM_MAX) {
+		/* Cut after a whole line (never seen: ~10k code mappings). */
+		tlen = TRACE_ITEM_MAX - sizeof(h);
+		while (tlen && s->maps_text[tlen - 1] != '\n')
+			tlen--;
+	}
+	buf = malloc(sizeof(h) + tlen);
+	if (!buf)
+		abort();
+	memcpy(buf, &h, sizeof(h));
+	if (tlen)
+		memcpy(buf + sizeof(h), s->maps_text, tlen);
+	input__put(IN_MODULES, buf, sizeof(h) + tlen);
 	free(buf);
 	return err;
 }
@@ -609,6 +687,7 @@ struct symbolizer *symbolizer__new(pid_t pid, bool debuginfod)
 	if (!s)
 		return NULL;
 	s->pid = pid;
+	s->replay = input__mode() == INPUT_REPLAY;
 	s->callbacks.find_elf = symbolizer_find_elf;
 	s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
 	s->callbacks.section_address = dwfl_offline_section_address;

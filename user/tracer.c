@@ -151,7 +151,9 @@ static int seed(struct tracer *tr)
 		return err;
 	}
 	/* Stacks first: the seed tells the ledger's observers what is resident. */
-	if (tr->o->call_graph) {
+	/* A recording made without stacks (or by a version that did not record
+	 * them) has no module table here: replay it without stacks. */
+	if (tr->o->call_graph && (tr->stacks || !tr->replay || input__peek_type() == IN_MODULES)) {
 		if (!tr->stacks) {
 			tr->stacks = stacks__new(tr->target.pid, tr->o->debuginfod);
 			stacks__attach(tr->stacks, &tr->ledger);
@@ -219,8 +221,8 @@ static int on_record(void *cookie, void *data, size_t len)
 {
 	const struct arenatrace_syscall_record *sc = data;
 
-	/* Stack samples are not recorded (version 1 has no module table to
-	 * symbolize them with): the analysis does not depend on them. */
+	/* Stack samples are logged by stacks__on_record once unwound (IN_STACK):
+	 * replay cannot unwind, the target's memory and threads are gone. */
 	if (!(len >= sizeof(struct arenatrace_stack_record) && sc->type == ARENATRACE_REC_STACK))
 		input__put_record(data, len);
 	return apply_record(cookie, data, len);
@@ -240,9 +242,18 @@ static int drain(struct tracer *tr)
 		input__put(IN_DRAIN_END, NULL, 0);
 		return err;
 	}
-	while ((input__peek_type() == IN_RECORD || input__peek_type() == IN_RUN) &&
-	       input__take_record(rec, sizeof(rec), &n) == INPUT_GOT)
-		apply_record(tr, rec, n);
+	for (;;) {
+		uint32_t t = input__peek_type();
+
+		if (t == IN_STACK) {
+			if (!stacks__replay_item(tr->stacks, &tr->ledger))
+				break;
+		} else if ((t == IN_RECORD || t == IN_RUN) && input__take_record(rec, sizeof(rec), &n) == INPUT_GOT) {
+			apply_record(tr, rec, n);
+		} else {
+			break;
+		}
+	}
 	if (input__peek_type() == IN_DRAIN_END)
 		input__take_var(IN_DRAIN_END, &p, &n);
 	return 0;
@@ -691,7 +702,8 @@ int tracer__replay(struct options *o, struct trace_reader *r, bool summary)
 	o->retain_after_s = m.retain_after_s >= 0 && m.retain_after_s < 1e9 ? m.retain_after_s : 30.0;
 	if (!o->top)
 		o->top = m.top && m.top <= 10000 ? m.top : 15;
-	o->call_graph = 0;
+	/* Stacks come unwound (IN_STACK); the mode only says they are there. */
+	o->call_graph = m.call_graph;
 	tracer_init(&tr, o);
 	tr.target.pid = m.pid;
 	tr.target.pidfd = tr.target.go_fd = tr.target.err_fd = -1;
@@ -716,7 +728,7 @@ int tracer__replay(struct options *o, struct trace_reader *r, bool summary)
 		uint32_t t = input__peek_type();
 		unsigned char stop[5];
 
-		if (t == IN_RECORD || t == IN_RUN || t == IN_DRAIN_END) {
+		if (t == IN_RECORD || t == IN_RUN || t == IN_STACK || t == IN_DRAIN_END) {
 			drain(&tr);
 		} else if (t == IN_TICK) {
 			input__take_var(IN_TICK, (const void **)&p, &n);

@@ -68,6 +68,39 @@ def test_report_matches_live_attach(tmp):
     assert final_records(read_records(out)) == final_records(live)
 
 
+def test_report_stacks_match_live(traced, tmp):
+    """Stacks are recorded unwound, with the module table: report's folded
+    profiles are the live run's byte for byte, its pprof and flame graph come out."""
+    rec = os.path.join(tmp, "stacks.at")
+    live = {p: os.path.join(tmp, f"live-{p}.folded") for p in ("resident", "faulted")}
+    run = traced(cmd=[os.path.join(runner.WORKLOADS, "callpaths")],
+                 opts=["--call-graph", "dwarf", "--sample-bytes", "65536", "--folded", live["resident"], "-o", rec])
+    run.wait_ready()
+    time.sleep(1)  # the tracer reads the records of the allocations first
+    run.cont()
+    rc = run.finish()  # up to DONE
+    assert rc == 0, f"tracer rc {rc}{run.context()}"
+    pprof, html = os.path.join(tmp, "rep.pb.gz"), os.path.join(tmp, "rep.html")
+    rep = os.path.join(tmp, "rep-resident.folded")
+    p = report(rec, "-q", "--folded", rep, "--pprof", pprof, "--html", html)
+    assert p.returncode == 0, p.stderr
+    assert "warning" not in p.stderr, p.stderr
+    with open(live["resident"], "rb") as a, open(rep, "rb") as b:
+        want, got = a.read(), b.read()
+    assert want, "the live run sampled no stacks"
+    assert got == want, "report's folded profile differs from the live run's"
+    assert b"touch_mmap" in got, got[:500]
+    with open(pprof, "rb") as f:
+        assert f.read(2) == b"\x1f\x8b", "pprof is not gzip"
+    assert os.path.getsize(html) > 0
+    # Another profile from the same recording, and the help lists the options.
+    faulted = os.path.join(tmp, "rep-faulted.folded")
+    p = report(rec, "-q", "--folded", faulted, "--folded-profile", "faulted")
+    assert p.returncode == 0 and os.path.getsize(faulted) > 0, p.stderr
+    h = report("--help")
+    assert "--folded" in h.stdout and "--pprof" in h.stdout
+
+
 def test_sigkill_leaves_a_readable_file(traced, tmp):
     rec = os.path.join(tmp, "killed.at")
     run = traced("hold", "32", opts=["-o", rec])
@@ -171,5 +204,5 @@ def test_bad_recordings(tmp):
         f.write(b"ATRACE\0\0" + (2).to_bytes(4, "little") + bytes(4))
     p = report(future)
     assert p.returncode == 1 and "version 2" in p.stderr, p.stderr
-    p = report(garbage, "--pprof", os.path.join(tmp, "x.pb.gz"))
-    assert p.returncode == 2 and "not available" in p.stderr, p.stderr
+    p = report(garbage, "--folded-profile", "nonsense")
+    assert p.returncode == 2 and "--folded-profile" in p.stderr, p.stderr
