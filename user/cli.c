@@ -68,7 +68,7 @@ static int parse_secs(const char *opt, const char *s, double min, double *out)
 	return 0;
 }
 
-static int parse_uint(const char *opt, const char *s, long min, long max, long *out)
+int cli__parse_uint(const char *opt, const char *s, long min, long max, long *out)
 {
 	char *end;
 	long v;
@@ -81,6 +81,19 @@ static int parse_uint(const char *opt, const char *s, long min, long max, long *
 	}
 	*out = v;
 	return 0;
+}
+
+int cli__parse_profile(const char *s, unsigned *out)
+{
+	static const char *const names[] = { "resident", "faulted", "growth", "released" };
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i])) {
+			*out = i;   /* enum profile_type */
+			return 0;
+		}
+	fprintf(stderr, "arenatrace: --folded-profile expects resident, faulted, growth or released, got '%s'\n", s);
+	return -1;
 }
 
 int cli__parse(int argc, char **argv, struct options *o)
@@ -124,7 +137,7 @@ int cli__parse(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, "+p:i:d:o:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_uint("-p", optarg, 1, INT_MAX, &v))
+			if (cli__parse_uint("-p", optarg, 1, INT_MAX, &v))
 				return EXIT_USAGE;
 			o->pid = (pid_t)v;
 			break;
@@ -158,37 +171,26 @@ int cli__parse(int argc, char **argv, struct options *o)
 			}
 			break;
 		case OPT_SAMPLE_BYTES:
-			if (parse_uint("--sample-bytes", optarg, 4096, 1L << 40, &v))
+			if (cli__parse_uint("--sample-bytes", optarg, 4096, 1L << 40, &v))
 				return EXIT_USAGE;
 			o->sample_bytes = (unsigned long)v;
 			break;
 		case OPT_FOLDED: o->folded_path = optarg; break;
 		case OPT_FOLDED_PROFILE:
-			if (!strcmp(optarg, "resident"))
-				o->folded_profile = 0;
-			else if (!strcmp(optarg, "faulted"))
-				o->folded_profile = 1;
-			else if (!strcmp(optarg, "growth"))
-				o->folded_profile = 2;
-			else if (!strcmp(optarg, "released"))
-				o->folded_profile = 3;
-			else {
-				fprintf(stderr, "arenatrace: --folded-profile expects resident, faulted, growth or released, got '%s'\n",
-					optarg);
+			if (cli__parse_profile(optarg, &o->folded_profile))
 				return EXIT_USAGE;
-			}
 			break;
 		case OPT_PPROF: o->pprof_path = optarg; break;
 		case OPT_DEBUGINFOD: o->debuginfod = true; break;
 		case 'o': o->record_path = optarg; break;
 		case OPT_FORCE: o->force = true; break;
 		case OPT_MAX_SIZE:
-			if (parse_uint("--max-size", optarg, 4096, LONG_MAX, &v))
+			if (cli__parse_uint("--max-size", optarg, 4096, LONG_MAX, &v))
 				return EXIT_USAGE;
 			o->max_size = (uint64_t)v;
 			break;
 		case OPT_TOP:
-			if (parse_uint("--top", optarg, 1, 10000, &v))
+			if (cli__parse_uint("--top", optarg, 1, 10000, &v))
 				return EXIT_USAGE;
 			o->top = (unsigned)v;
 			break;

@@ -38,5 +38,9 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 /* Returns -1 to go on, or an exit code (help printed: 0, bad usage: 2). */
 int cli__parse(int argc, char **argv, struct options *o);
 void cli__usage(FILE *out);
+/* Shared by `arenatrace report`: a number in min..max, and a profile name
+ * (resident, faulted, growth, released -> enum profile_type); 0 or -1 (said why). */
+int cli__parse_uint(const char *opt, const char *s, long min, long max, long *out);
+int cli__parse_profile(const char *s, unsigned *out);
 
 #endif

@@ -62,7 +62,6 @@ int report__main(int argc, char **argv)
 	bool quiet = false;
 	const char *path;
 	FILE *f;
-	char *end;
 	long v;
 	int c, rc;
 
@@ -74,29 +73,14 @@ int report__main(int argc, char **argv)
 		case OPT_CSV: o.csv_path = optarg; break;
 		case OPT_HTML: o.html_path = optarg; break;
 		case OPT_TOP:
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || v < 1 || v > 10000) {
-				fprintf(stderr, "arenatrace: report: --top expects a number in 1..10000, got '%s'\n", optarg);
+			if (cli__parse_uint("--top", optarg, 1, 10000, &v))
 				return EXIT_USAGE;
-			}
 			o.top = (unsigned)v;
 			break;
 		case OPT_FOLDED: o.folded_path = optarg; break;
 		case OPT_FOLDED_PROFILE:
-			if (!strcmp(optarg, "resident"))
-				o.folded_profile = 0;
-			else if (!strcmp(optarg, "faulted"))
-				o.folded_profile = 1;
-			else if (!strcmp(optarg, "growth"))
-				o.folded_profile = 2;
-			else if (!strcmp(optarg, "released"))
-				o.folded_profile = 3;
-			else {
-				fprintf(stderr, "arenatrace: report: --folded-profile expects resident, faulted, growth "
-					"or released, got '%s'\n", optarg);
+			if (cli__parse_profile(optarg, &o.folded_profile))
 				return EXIT_USAGE;
-			}
 			break;
 		case OPT_PPROF: o.pprof_path = optarg; break;
 		case 'q': quiet = true; break;
