@@ -696,16 +696,12 @@ static const char style[] =
 	"#flame-readout{font-size:12px;color:#333;min-height:1.4em;font-family:ui-monospace,monospace;"
 	"word-break:break-all}\n";
 
-/* Draws the stacked chart from the JSON block; strings go in with textContent only. */
-static const char script[] =
+/* What both drawings use; the two follow inside the same closure. */
+static const char script_common[] =
 	"(function () {\n"
 	"'use strict';\n"
 	"var data = JSON.parse(document.getElementById('report-data').textContent);\n"
-	"var svg = document.getElementById('resident-chart');\n"
 	"var NS = 'http://www.w3.org/2000/svg';\n"
-	"var W = 960, H = 400, L = 78, R = 14, T = 10, B = 38;\n"
-	"var COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1',\n"
-	"              '#ff9da7', '#9c9c9c'];\n"
 	"function el(name, attrs, parent) {\n"
 	"  var e = document.createElementNS(NS, name);\n"
 	"  for (var k in attrs) e.setAttribute(k, attrs[k]);\n"
@@ -716,7 +712,15 @@ static const char script[] =
 	"  var u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'], i = 0;\n"
 	"  while (b >= 1024 && i < u.length - 1) { b /= 1024; i++; }\n"
 	"  return (i ? b.toFixed(b < 10 ? 1 : 0) : String(Math.round(b))) + ' ' + u[i];\n"
-	"}\n"
+	"}\n";
+
+/* Draws the stacked chart from the JSON block; strings go in with textContent only. */
+static const char script[] =
+	"(function () {\n"
+	"var svg = document.getElementById('resident-chart');\n"
+	"var W = 960, H = 400, L = 78, R = 14, T = 10, B = 38;\n"
+	"var COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1',\n"
+	"              '#ff9da7', '#9c9c9c'];\n"
 	"function nice(raw) {\n"
 	"  if (!(raw > 0) || !isFinite(raw)) return 1;\n"
 	"  var p = Math.pow(10, Math.floor(Math.log10(raw))), m = raw / p;\n"
@@ -830,25 +834,11 @@ static const char script[] =
  * with textContent only. Hover: name and bytes; click: zoom; click "all": back. */
 static const char flame_script[] =
 	"(function () {\n"
-	"'use strict';\n"
-	"var data = JSON.parse(document.getElementById('report-data').textContent);\n"
 	"var svg = document.getElementById('flame-graph');\n"
 	"if (!svg || !data.flame) return;\n"
-	"var NS = 'http://www.w3.org/2000/svg';\n"
 	"var W = 960, ROW = 18, CHAR = 6.5, MIN_W = 0.4;\n"
 	"var root = data.flame.tree, total = root.v, maxDepth = 0;\n"
 	"var readout = document.getElementById('flame-readout');\n"
-	"function el(name, attrs, parent) {\n"
-	"  var e = document.createElementNS(NS, name);\n"
-	"  for (var k in attrs) e.setAttribute(k, attrs[k]);\n"
-	"  if (parent) parent.appendChild(e);\n"
-	"  return e;\n"
-	"}\n"
-	"function human(b) {\n"
-	"  var u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'], i = 0;\n"
-	"  while (b >= 1024 && i < u.length - 1) { b /= 1024; i++; }\n"
-	"  return (i ? b.toFixed(b < 10 ? 1 : 0) : String(Math.round(b))) + ' ' + u[i];\n"
-	"}\n"
 	"function pct(v, of) { return of > 0 ? (100 * v / of).toFixed(v * 1000 < of ? 2 : 1) + '%' : '-'; }\n"
 	"function f(v) { return v.toFixed(1); }\n"
 	"/* parents and depths, without recursion */\n"
@@ -1224,7 +1214,8 @@ static void write_page(FILE *f, const struct html_report_input *in, const struct
 	section_details(f, in, fa, nfa);
 	fputs("<script type=\"application/json\" id=\"report-data\">\n", f);
 	json_data(f, in, c, fa, nfa, fl);
-	fprintf(f, "</script>\n<script>\n%s%s</script>\n</body>\n</html>\n", script, flame_script);
+	fprintf(f, "</script>\n<script>\n%s%s%s})();\n</script>\n</body>\n</html>\n", script_common, script,
+		flame_script);
 }
 
 int html_report__write(const char *path, const struct html_report_input *in)
