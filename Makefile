@@ -165,4 +165,4 @@ demo: $(BUILD)/arenatrace $(BUILD)/workloads/retention
 clean:
 	$(Q)rm -rf $(BUILD)
 
--include $(wildcard $(OBJ)/*.d $(OBJ)/user/*.d $(OBJ)/user/kinds/*.d)
+-include $(wildcard $(OBJ)/*.d $(OBJ)/user/*.d $(OBJ)/user/kinds/*.d $(BUILD)/unit/*.d)

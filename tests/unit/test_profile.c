@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <cmocka.h>
+#include "unit_files.h"
 
 #include "folded_export.h"
 #include "pprof_export.h"
@@ -51,24 +52,6 @@ static char tmpdir[64];
 static void tmp_path(char *buf, size_t n, const char *name)
 {
 	snprintf(buf, n, "%s/%s", tmpdir, name);
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	long n;
-
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	rewind(f);
-	buf = malloc(n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, n, f), n);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
 }
 
 static void assert_folded(const struct profile *p, enum profile_type t, const char *want)

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "unit_files.h"
 
 #include "csv_export.h"
 #include "history.h"
@@ -66,24 +67,6 @@ static uint64_t heap_retains_a_page(void *cookie, const struct arena *a)
 {
 	(void)cookie;
 	return !strcmp(a->id, "heap:main") ? PG : 0;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	long n;
-
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	rewind(f);
-	buf = malloc(n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, n, f), n);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
 }
 
 static size_t count(const char *hay, const char *needle)
