@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """make bench: arenatrace's overhead against an untraced run, in one run.
 
-Repetitions are interleaved (A B C A B C ...) so drift of the machine hits every
-mode alike. Each workload times its own loop after a start delay, so tracer
+Repetitions are interleaved (A B C, B C A, C A B, ...): each repetition starts one
+mode later, so drift of the machine, and whatever the previous run left behind
+(page cache, free huge pages, a workload's freed gigabytes), hits every mode alike. Each workload times its own loop after a start delay, so tracer
 start-up is not counted. Prints medians (min-max) and ratios to the untraced
 median, checks the goals of issue 3, and writes every run to build/bench.csv.
 """
@@ -96,7 +97,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--fault-mib", type=int, default=4096, help="MiB touched per fault-loop run (4096 = 1M faults)")
-    ap.add_argument("--churn-rounds", type=int, default=300)
+    ap.add_argument("--churn-rounds", type=int, default=1000, help="about 2 s per run here")
     ap.add_argument("--big-mib", type=int, default=8192, help="resident size for the tracer-memory check (0 = skip)")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -144,7 +145,8 @@ def main():
     try:
         for rep in range(args.reps):
             for workload, ms in modes.items():
-                for mode, cmd, is_tracer in ms:
+                k = rep % len(ms)
+                for mode, cmd, is_tracer in ms[k:] + ms[:k]:
                     r = run(cmd, is_tracer)
                     rows.append(dict(workload=workload, mode=mode, rep=rep, **r))
                     print(f"  {workload:10} {mode:16} rep {rep}: {r['elapsed_s']:.3f} s", flush=True)
@@ -184,7 +186,7 @@ def main():
 
     # `report` speed: replay a big churn recording (best of 3; it is CPU-bound).
     big = os.path.join(B, "bench", "report-big.at")
-    subprocess.run([TRACER, "-q", "-o", big, "--force", "--", ch[0], str(args.churn_rounds * 10), ch[2]],
+    subprocess.run([TRACER, "-q", "-o", big, "--force", "--", ch[0], str(args.churn_rounds * 3), ch[2]],
                    stdout=subprocess.DEVNULL, check=True)
     report_eps, report_events = 0.0, 0
     for _ in range(3):
