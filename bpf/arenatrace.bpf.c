@@ -14,7 +14,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Set by user space before load. */
+/* Set by user space before load. target_tgid: the one traced process (slot 0);
+ * 0 for the agent, whose targets are the `targets` map. */
 const volatile __u32 target_tgid = 0;
 const volatile __u32 nr_cpus = 1;
 /* Stacks: 0 off, else enum arenatrace_stack_mode; one sample per sample_bytes made
@@ -43,9 +44,32 @@ struct {
 	__uint(max_entries, 8 << 20); /* mapped twice into the reader: 16 MiB of its RSS */
 } events SEC(".maps");
 
-/* A global, not a map: the hot paths read it without a lookup. User space reads
- * it through the skeleton's mmapped .bss. */
-struct arenatrace_target_state target_st;
+/* Globals, not maps: the hot paths read them without a lookup. User space reads
+ * and resets them through the skeleton's mmapped .bss. */
+struct arenatrace_target_state target_st[ARENATRACE_MAX_TARGETS];
+
+/* The agent's targets: tgid -> slot, and each target's mm -> slot (an mm's RSS
+ * changes also when another task, reclaim or khugepaged, works on it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ARENATRACE_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, __u32);
+} targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ARENATRACE_MAX_TARGETS);
+	__type(key, __u64);
+	__type(value, __u32);
+} target_mms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ARENATRACE_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct arenatrace_slot_cpu);
+} slot_cpus SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -59,6 +83,8 @@ struct task_ctx {
 	__u64 fault_addr;
 	__u32 fault_origin;   /* 0: none */
 	__u32 sys;            /* enum arenatrace_syscall while inside a tracked syscall */
+	__u32 slot;           /* the thread's target */
+	__u32 pad;
 	__u64 args[6];
 	__s64 sys_delta;
 	__u32 sys_flags;
@@ -75,10 +101,8 @@ struct cpu_ctx {
 	__u32 fault_origin;   /* 0: none */
 	__u64 fault_addr;
 	/* The open run (see struct arenatrace_run_record), owned by run_tid. */
-	__u32 run_tid, run_events, run_origin, pad;
+	__u32 run_tid, run_events, run_origin, run_slot;
 	__u64 run_block, run_lo, run_hi, run_added, run_removed, run_first_ns;
-	/* Stack sampling: bytes since the last sample, and the next threshold. */
-	__u64 fault_bytes, fault_next, map_bytes, map_next, rel_bytes, rel_next;
 };
 
 /* Where a stack record is built before it is sent (too big for the BPF stack). */
@@ -126,14 +150,33 @@ static __always_inline void stat_inc(__u32 idx)
 		(*v)++;
 }
 
-static __always_inline bool is_target(void)
+#define NO_SLOT ARENATRACE_MAX_TARGETS
+
+/* The slot of process tgid, NO_SLOT when it is not traced. */
+static __always_inline __u32 slot_of(__u32 tgid)
 {
-	return (bpf_get_current_pid_tgid() >> 32) == target_tgid;
+	__u32 *slot;
+
+	if (target_tgid)
+		return tgid == target_tgid ? 0 : NO_SLOT;
+	slot = bpf_map_lookup_elem(&targets, &tgid);
+	return slot ? *slot & (ARENATRACE_MAX_TARGETS - 1) : NO_SLOT;
 }
 
-static __always_inline struct arenatrace_target_state *target_state(void)
+/* The current task's slot. */
+static __always_inline __u32 current_slot(void)
 {
-	return &target_st;
+	return slot_of(bpf_get_current_pid_tgid() >> 32);
+}
+
+static __always_inline struct arenatrace_target_state *target_state(__u32 slot)
+{
+	return &target_st[slot & (ARENATRACE_MAX_TARGETS - 1)];
+}
+
+static __always_inline struct arenatrace_slot_cpu *slot_cpu(__u32 slot)
+{
+	return bpf_map_lookup_elem(&slot_cpus, &slot);
 }
 
 /* The verifier forbids arithmetic on map pointers; copying one through the stack
@@ -185,8 +228,7 @@ static __noinline int learn_cpu_offsets(void)
  * ARENATRACE_UNCERTAIN. A sum over all CPUs per event would be slower and mix
  * every concurrent change, not just folds.
  */
-__s64 local_shadow[ARENATRACE_MAX_CPUS][4];
-__s64 count_shadow[4];
+struct arenatrace_count_shadow count_shadows[ARENATRACE_MAX_TARGETS];
 
 static __always_inline __s32 cpu_local(__u64 counters, __u32 cpu)
 {
@@ -199,7 +241,7 @@ static __always_inline __s32 cpu_local(__u64 counters, __u32 cpu)
 
 /* Exact value of one mm RSS counter (pages), percpu_counter_sum() by hand; also
  * resets the shadows. Used once per mm. */
-static __always_inline __s64 counter_baseline(struct mm_struct *mm, int member)
+static __always_inline __s64 counter_baseline(__u32 slot, struct mm_struct *mm, int member)
 {
 	struct percpu_counter *fbc = &mm->rss_stat[member];
 	__s64 count = BPF_CORE_READ(fbc, count), sum = count;
@@ -207,14 +249,19 @@ static __always_inline __s64 counter_baseline(struct mm_struct *mm, int member)
 
 	if (!cpu_offsets_ready)
 		learn_cpu_offsets();
-	count_shadow[member & 3] = count;
+	count_shadows[slot & (ARENATRACE_MAX_TARGETS - 1)].count[member & 3] = count;
 	for (__u32 cpu = 0; cpu < ARENATRACE_MAX_CPUS; cpu++) {
+		struct arenatrace_slot_cpu *sc;
 		__s32 local;
 
 		if (cpu >= nr_cpus)
 			break;
 		local = cpu_local(counters, cpu);
-		local_shadow[cpu][member & 3] = local;
+		sc = bpf_map_lookup_percpu_elem(&slot_cpus, &slot, cpu);
+		if (sc) {
+			sc->local[member & 3] = local;
+			sc->moved[member & 3] = 0;
+		}
 		sum += local;
 	}
 	return sum;
@@ -230,42 +277,64 @@ static __always_inline struct percpu_counter *rss_counter(struct mm_struct *mm, 
 	}
 }
 
-/* The change this event's percpu_counter_add() made (see above). */
-static __always_inline __s64 counter_delta(struct mm_struct *mm, __u32 member, bool *uncertain)
+/* The change this event's percpu_counter_add() made (see above), also added to
+ * this CPU's `moved`. Only the fold case touches memory other CPUs write. */
+static __always_inline __s64 counter_delta(__u32 slot, struct arenatrace_slot_cpu *sc, struct mm_struct *mm,
+					   __u32 member, bool *uncertain)
 {
 	struct percpu_counter *fbc = rss_counter(mm, member);
 	__u32 cpu = bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1);
 	__u64 counters = (__u64)fbc->counters;
-	__s64 local = cpu_local(counters, cpu), old_local, count, old_count;
+	__s64 local = cpu_local(counters, cpu), old_local, count, old_count, delta;
 
-	old_local = __sync_lock_test_and_set(&local_shadow[cpu][member & 3], local);
-	if (local != 0)
-		return local - old_local;
+	old_local = sc->local[member & 3];
+	sc->local[member & 3] = local;
+	if (local != 0) {
+		delta = local - old_local;
+		sc->moved[member & 3] += delta;
+		return delta;
+	}
 	count = fbc->count;
-	old_count = __sync_lock_test_and_set(&count_shadow[member & 3], count);
+	old_count = __sync_lock_test_and_set(&count_shadows[slot & (ARENATRACE_MAX_TARGETS - 1)].count[member & 3],
+					     count);
 	for (__u32 d = 0; d < ARENATRACE_MAX_CPUS; d++) {
+		struct arenatrace_slot_cpu *other;
+
 		if (d >= nr_cpus)
 			break;
-		if (d != cpu && local_shadow[d][member & 3] != 0 && cpu_local(counters, d) == 0)
+		if (d == cpu)
+			continue;
+		other = bpf_map_lookup_percpu_elem(&slot_cpus, &slot, d);
+		if (other && other->local[member & 3] != 0 && cpu_local(counters, d) == 0)
 			*uncertain = true;
 	}
-	return (count - old_count) - old_local;
+	delta = (count - old_count) - old_local;
+	sc->moved[member & 3] += delta;
+	return delta;
 }
 
-static __always_inline void take_baseline(struct arenatrace_target_state *st, struct mm_struct *mm)
+static __always_inline void take_baseline(__u32 slot, struct mm_struct *mm)
 {
-	st->last_pages[MM_FILEPAGES] = counter_baseline(mm, MM_FILEPAGES);
-	st->last_pages[MM_ANONPAGES] = counter_baseline(mm, MM_ANONPAGES);
-	st->last_pages[MM_SHMEMPAGES] = counter_baseline(mm, MM_SHMEMPAGES);
-	st->mm = (__u64)mm;
+	struct arenatrace_target_state *st = target_state(slot);
+	__u64 old = st->mm, key = (__u64)mm;
+
+	st->base_pages[MM_FILEPAGES] = counter_baseline(slot, mm, MM_FILEPAGES);
+	st->base_pages[MM_ANONPAGES] = counter_baseline(slot, mm, MM_ANONPAGES);
+	st->base_pages[MM_SHMEMPAGES] = counter_baseline(slot, mm, MM_SHMEMPAGES);
+	st->mm = key;
 	st->baseline_set = 1;
+	if (!target_tgid) {
+		if (old && old != key)
+			bpf_map_delete_elem(&target_mms, &old);
+		bpf_map_update_elem(&target_mms, &key, &slot, BPF_ANY);
+	}
 }
 
-/* Learn the target's mm the first time one of its threads enters the kernel,
+/* Learn a target's mm the first time one of its threads enters the kernel,
  * before any RSS change it causes, so the first delta is exact too. */
-static __always_inline void learn_mm(void)
+static __always_inline void learn_mm(__u32 slot)
 {
-	struct arenatrace_target_state *st = target_state();
+	struct arenatrace_target_state *st = target_state(slot);
 	struct task_struct *task;
 	struct mm_struct *mm;
 
@@ -274,7 +343,20 @@ static __always_inline void learn_mm(void)
 	task = bpf_get_current_task_btf();
 	mm = task->mm;
 	if (mm)
-		take_baseline(st, mm);
+		take_baseline(slot, mm);
+}
+
+/* The slot whose mm this is, NO_SLOT if none; usually the current task's. */
+static __always_inline __u32 slot_of_mm(__u64 mm, __u32 cur_slot)
+{
+	__u32 *slot;
+
+	if (cur_slot != NO_SLOT && target_state(cur_slot)->mm == mm)
+		return cur_slot;
+	if (target_tgid)
+		return target_state(0)->mm == mm ? 0 : NO_SLOT;
+	slot = bpf_map_lookup_elem(&target_mms, &mm);
+	return slot ? *slot & (ARENATRACE_MAX_TARGETS - 1) : NO_SLOT;
 }
 
 static __always_inline struct task_ctx *current_ctx(bool create)
@@ -283,7 +365,7 @@ static __always_inline struct task_ctx *current_ctx(bool create)
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
-static __always_inline void emit_rss(__u64 addr, __s64 delta, __u32 member, __u32 origin)
+static __always_inline void emit_rss(__u32 slot, __u64 addr, __s64 delta, __u32 member, __u32 origin)
 {
 	struct arenatrace_rss_record *r;
 
@@ -293,6 +375,7 @@ static __always_inline void emit_rss(__u64 addr, __s64 delta, __u32 member, __u3
 		return;
 	}
 	r->type = ARENATRACE_REC_RSS;
+	r->slot = slot;
 	r->tid = (__u32)bpf_get_current_pid_tgid();
 	r->ts_ns = bpf_ktime_get_ns();
 	r->addr = addr;
@@ -314,6 +397,7 @@ static __always_inline void run_flush(struct cpu_ctx *c)
 		stat_inc(ARENATRACE_STAT_LOST);
 	} else {
 		r->type = ARENATRACE_REC_FAULT_RUN;
+		r->slot = c->run_slot;
 		r->tid = c->run_tid;
 		r->ts_ns = bpf_ktime_get_ns();
 		r->lo = c->run_lo;
@@ -324,6 +408,7 @@ static __always_inline void run_flush(struct cpu_ctx *c)
 		r->events = c->run_events;
 		r->origin = c->run_origin;
 		bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+		stat_inc(ARENATRACE_STAT_RUNS);
 	}
 	c->run_events = 0;
 	c->run_added = 0;
@@ -333,8 +418,8 @@ static __always_inline void run_flush(struct cpu_ctx *c)
 /* Adds thread tid's RSS change on [lo, hi) to this CPU's run; another thread, or
  * work in another 2 MiB block, sends the run first. One record per block instead
  * of one per fault is what keeps a fault-bound target at its untraced speed. */
-static __always_inline void run_add(struct cpu_ctx *c, __u32 tid, __u64 lo, __u64 hi, __s64 delta,
-				    __u32 origin)
+static __always_inline void run_add(struct cpu_ctx *c, __u32 slot, __u32 tid, __u64 lo, __u64 hi,
+				    __s64 delta, __u32 origin)
 {
 	__u64 block = lo >> RUN_BLOCK_SHIFT;
 
@@ -345,6 +430,7 @@ static __always_inline void run_add(struct cpu_ctx *c, __u32 tid, __u64 lo, __u6
 		run_flush(c);
 	if (!c->run_events) {
 		c->run_tid = tid;
+		c->run_slot = slot;
 		c->run_block = block;
 		c->run_lo = lo;
 		c->run_hi = hi;
@@ -391,7 +477,8 @@ static __always_inline bool sample_due(__u64 *acc, __u64 *next, __u64 bytes, __u
 
 /* Sends a stack sample for the current thread: frame-pointer ips, or its
  * registers and the top of its stack for DWARF unwinding in user space. */
-static __always_inline int emit_stack(void *ctx, __u64 addr, __u64 len, __u64 weight, __u32 event, __u32 sys)
+static __always_inline int emit_stack(void *ctx, __u32 slot, __u64 addr, __u64 len, __u64 weight, __u32 event,
+				      __u32 sys)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct stack_scratch *sc;
@@ -403,6 +490,7 @@ static __always_inline int emit_stack(void *ctx, __u64 addr, __u64 len, __u64 we
 	if (!sc)
 		return 0;
 	sc->r.type = ARENATRACE_REC_STACK;
+	sc->r.slot = slot;
 	sc->r.tid = (__u32)bpf_get_current_pid_tgid();
 	sc->r.ts_ns = bpf_ktime_get_ns();
 	sc->r.addr = addr;
@@ -449,11 +537,11 @@ static __always_inline int emit_stack(void *ctx, __u64 addr, __u64 len, __u64 we
 SEC("tp_btf/rss_stat")
 int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 {
-	struct arenatrace_target_state *st;
+	struct arenatrace_slot_cpu *sc;
 	struct task_ctx *tc;
 	struct cpu_ctx *c;
 	bool uncertain = false;
-	__u32 tid, flags = 0;
+	__u32 tid, flags = 0, cur_slot, slot;
 	__s64 delta;
 
 	__u32 m = (__u32)member;
@@ -462,22 +550,25 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	barrier_var(m);
 	if (m == MM_SWAPENTS || m > MM_SHMEMPAGES)
 		return 0;
-	st = target_state();
-	if (!st || !st->baseline_set || st->mm != (__u64)mm)
+	cur_slot = current_slot();
+	slot = slot_of_mm((__u64)mm, cur_slot);
+	if (slot == NO_SLOT || !target_state(slot)->baseline_set)
 		return 0;
 	/* exit_mmap() tearing the whole mm down: keep the counters as they were at
 	 * exit, which is what the final report shows. */
 	if (mm->mm_users.counter == 0)
 		return 0;
-
-	delta = counter_delta(mm, m, &uncertain);
+	sc = slot_cpu(slot);
+	if (!sc)
+		return 0;
+	delta = counter_delta(slot, sc, mm, m, &uncertain);
 	if (delta == 0)
 		return 0;
-	__sync_fetch_and_add(&st->last_pages[m & 3], delta);
+	stat_inc(ARENATRACE_STAT_RSS_EVENTS);
 
-	if (!is_target()) {
+	if (cur_slot != slot) {
 		/* Reclaim, khugepaged, another process writing our memory. */
-		emit_rss(0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
+		emit_rss(slot, 0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
 		return 0;
 	}
 	tid = (__u32)bpf_get_current_pid_tgid();
@@ -491,9 +582,9 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	if (c->tid == tid && c->fault_origin) {
 		__u64 weight;
 
-		run_add(c, tid, c->fault_addr, (c->fault_addr & ~4095ULL) + 4096, delta, c->fault_origin | flags);
-		if (stack_mode && delta > 0 && sample_due(&c->fault_bytes, &c->fault_next, delta * 4096, &weight))
-			emit_stack(ctx, c->fault_addr, 0, weight, ARENATRACE_STACK_FAULT, 0);
+		run_add(c, slot, tid, c->fault_addr, (c->fault_addr & ~4095ULL) + 4096, delta, c->fault_origin | flags);
+		if (stack_mode && delta > 0 && sample_due(&sc->fault_bytes, &sc->fault_next, delta * 4096, &weight))
+			emit_stack(ctx, slot, c->fault_addr, 0, weight, ARENATRACE_STACK_FAULT, 0);
 		return 0;
 	}
 	tc = current_ctx(false);
@@ -503,18 +594,19 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 			tc->sys_flags |= ARENATRACE_UNCERTAIN;
 	} else if (tc && tc->fault_origin) {
 		/* A fault that slept and resumed here. */
-		run_add(c, tid, tc->fault_addr, (tc->fault_addr & ~4095ULL) + 4096, delta, tc->fault_origin | flags);
+		run_add(c, slot, tid, tc->fault_addr, (tc->fault_addr & ~4095ULL) + 4096, delta,
+			tc->fault_origin | flags);
 	} else {
-		emit_rss(0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
+		emit_rss(slot, 0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
 	}
 	return 0;
 }
 
-static __always_inline void note_fault(unsigned long address, __u32 origin)
+static __always_inline void note_fault(__u32 slot, unsigned long address, __u32 origin)
 {
 	struct cpu_ctx *c;
 
-	learn_mm();
+	learn_mm(slot);
 	c = this_cpu_ctx();
 	if (!c)
 		return;
@@ -527,9 +619,12 @@ SEC("tp_btf/page_fault_user")
 int BPF_PROG(on_page_fault_user, unsigned long address, struct pt_regs *regs,
 	     unsigned long error_code)
 {
-	if (!is_target())
-		return 0;
-	note_fault(address, ARENATRACE_ORIGIN_USER_FAULT);
+	__u32 slot = current_slot();
+
+	if (slot != NO_SLOT) {
+		note_fault(slot, address, ARENATRACE_ORIGIN_USER_FAULT);
+		stat_inc(ARENATRACE_STAT_FAULTS);
+	}
 	return 0;
 }
 
@@ -538,9 +633,13 @@ SEC("tp_btf/page_fault_kernel")
 int BPF_PROG(on_page_fault_kernel, unsigned long address, struct pt_regs *regs,
 	     unsigned long error_code)
 {
-	if (!is_target() || address >= 0x800000000000UL)
+	__u32 slot;
+
+	if (address >= 0x800000000000UL)
 		return 0;
-	note_fault(address, ARENATRACE_ORIGIN_KERNEL_FAULT);
+	slot = current_slot();
+	if (slot != NO_SLOT)
+		note_fault(slot, address, ARENATRACE_ORIGIN_KERNEL_FAULT);
 	return 0;
 }
 
@@ -565,11 +664,11 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 {
 	struct task_ctx *tc;
 	struct cpu_ctx *c;
-	__u32 sys;
+	__u32 sys, slot = current_slot();
 
-	if (!is_target())
+	if (slot == NO_SLOT)
 		return 0;
-	learn_mm();
+	learn_mm(slot);
 	sys = tracked_syscall(id);
 	tc = current_ctx(sys != 0);
 	if (!tc)
@@ -584,6 +683,7 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 	tc->sys = sys;
 	if (!sys)
 		return 0;
+	tc->slot = slot;
 	tc->sys_delta = 0;
 	tc->sys_flags = 0;
 	tc->args[0] = regs->di;
@@ -600,10 +700,10 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
  * here it counts the call's length argument only for the others. */
 static __always_inline void sample_growth(void *ctx, struct task_ctx *tc, long ret)
 {
-	struct cpu_ctx *c = this_cpu_ctx();
+	struct arenatrace_slot_cpu *sc = slot_cpu(tc->slot);
 	__u64 addr = tc->args[0], len = tc->args[1], weight;
 
-	if (!c)
+	if (!sc)
 		return;
 	switch (tc->sys) {
 	case ARENATRACE_SYS_MMAP:
@@ -622,18 +722,18 @@ static __always_inline void sample_growth(void *ctx, struct task_ctx *tc, long r
 	default:
 		return;
 	}
-	if (len && sample_due(&c->map_bytes, &c->map_next, len, &weight))
-		emit_stack(ctx, addr, len, weight, ARENATRACE_STACK_SYSCALL, tc->sys);
+	if (len && sample_due(&sc->map_bytes, &sc->map_next, len, &weight))
+		emit_stack(ctx, tc->slot, addr, len, weight, ARENATRACE_STACK_SYSCALL, tc->sys);
 }
 
 /* munmap and madvise, sampled by the bytes of their ranges for the release profile. */
 static __always_inline void sample_release(void *ctx, struct task_ctx *tc)
 {
-	struct cpu_ctx *c = this_cpu_ctx();
+	struct arenatrace_slot_cpu *sc = slot_cpu(tc->slot);
 	__u64 weight;
 
-	if (c && tc->args[1] && sample_due(&c->rel_bytes, &c->rel_next, tc->args[1], &weight))
-		emit_stack(ctx, tc->args[0], tc->args[1], weight, ARENATRACE_STACK_SYSCALL, tc->sys);
+	if (sc && tc->args[1] && sample_due(&sc->rel_bytes, &sc->rel_next, tc->args[1], &weight))
+		emit_stack(ctx, tc->slot, tc->args[0], tc->args[1], weight, ARENATRACE_STACK_SYSCALL, tc->sys);
 }
 
 SEC("tp_btf/sys_exit")
@@ -642,7 +742,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	struct arenatrace_syscall_record *r;
 	struct task_ctx *tc;
 
-	if (!is_target())
+	if (current_slot() == NO_SLOT)
 		return 0;
 	tc = current_ctx(false);
 	if (!tc)
@@ -659,8 +759,8 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		struct cpu_ctx *c = this_cpu_ctx();
 
 		if (tc->sys_delta && c) {
-			run_add(c, (__u32)bpf_get_current_pid_tgid(), tc->args[0], tc->args[0] + tc->args[1],
-				tc->sys_delta, ARENATRACE_ORIGIN_SYSCALL | tc->sys_flags);
+			run_add(c, tc->slot, (__u32)bpf_get_current_pid_tgid(), tc->args[0],
+				tc->args[0] + tc->args[1], tc->sys_delta, ARENATRACE_ORIGIN_SYSCALL | tc->sys_flags);
 			run_flush(c);
 		}
 		tc->sys = 0;
@@ -677,6 +777,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	}
 	r->type = ARENATRACE_REC_SYSCALL;
+	r->slot = tc->slot;
 	r->tid = (__u32)bpf_get_current_pid_tgid();
 	r->ts_ns = bpf_ktime_get_ns();
 	r->sys = tc->sys;
@@ -695,23 +796,21 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	struct arenatrace_target_state *st;
 	struct arenatrace_exec_record *r;
+	__u32 slot = current_slot();
 
-	if (!is_target())
-		return 0;
-	st = target_state();
-	if (!st)
+	if (slot == NO_SLOT)
 		return 0;
 	/* exec replaced the mm: restart the counters from the new mm's exact values. */
 	if (p->mm)
-		take_baseline(st, p->mm);
+		take_baseline(slot, p->mm);
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		stat_inc(ARENATRACE_STAT_LOST);
 		return 0;
 	}
 	r->type = ARENATRACE_REC_EXEC;
+	r->slot = slot;
 	r->tid = (__u32)bpf_get_current_pid_tgid();
 	r->ts_ns = bpf_ktime_get_ns();
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
@@ -720,7 +819,7 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	return 0;
 }
 
-static __always_inline void emit_task(__u32 type, __u32 tid, __s32 code)
+static __always_inline void emit_task(__u32 slot, __u32 type, __u32 tid, __s32 code)
 {
 	struct arenatrace_task_record *r;
 
@@ -730,6 +829,7 @@ static __always_inline void emit_task(__u32 type, __u32 tid, __s32 code)
 		return;
 	}
 	r->type = type;
+	r->slot = slot;
 	r->tid = tid;
 	r->ts_ns = bpf_ktime_get_ns();
 	r->exit_code = code;
@@ -740,42 +840,45 @@ static __always_inline void emit_task(__u32 type, __u32 tid, __s32 code)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 {
+	__u32 slot = current_slot();
 
-	if (!is_target())
+	if (slot == NO_SLOT)
 		return 0;
 	run_flush_tid((__u32)bpf_get_current_pid_tgid());
 	if (!group_dead)
 		return 0;
-	emit_task(ARENATRACE_REC_EXIT, p->pid, p->exit_code);
+	emit_task(slot, ARENATRACE_REC_EXIT, p->pid, p->exit_code);
 	return 0;
 }
 
+/* A new thread of a target (a new process is not followed). */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
-	if (!is_target() || child->tgid != target_tgid)
+	__u32 slot = slot_of(child->tgid);
+
+	if (slot == NO_SLOT || child->tgid != parent->tgid)
 		return 0;
-	emit_task(ARENATRACE_REC_THREAD, child->pid, 0);
+	emit_task(slot, ARENATRACE_REC_THREAD, child->pid, 0);
 	return 0;
 }
 
 /* A thread leaving the CPU sends its open run, so the timeline stays current
- * while it sleeps. Runs for every context switch on the system: the test on
- * prev's tgid comes first. */
+ * while it sleeps. Runs for every context switch on the system: only this CPU's
+ * context is looked at (it names target threads only). */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	struct task_ctx *tc;
 	struct cpu_ctx *c;
+	__u32 pid = prev->pid;
 
-	if (prev->tgid != target_tgid)
-		return 0;
 	c = this_cpu_ctx();
 	if (!c)
 		return 0;
-	if (c->run_events && c->run_tid == (__u32)prev->pid)
+	if (c->run_events && c->run_tid == pid)
 		run_flush(c);
-	if (c->fault_origin && c->tid == (__u32)prev->pid) {
+	if (c->fault_origin && c->tid == pid) {
 		/* A fault sleeping (on I/O, a lock): it may finish on another CPU. */
 		tc = bpf_task_storage_get(&task_ctxs, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (tc) {

@@ -16,6 +16,13 @@
 #define ARENATRACE_COMM_LEN 16
 #define ARENATRACE_PATH_LEN 128
 
+/*
+ * Targets followed at once (the agent); a single traced process is slot 0. Every
+ * record starts with a u16 type and the u16 slot of the target it belongs to
+ * (recordings made when the type was a u32 read as slot 0).
+ */
+#define ARENATRACE_MAX_TARGETS 64
+
 /* Leading field of every ring-buffer record. */
 enum arenatrace_record_type {
 	ARENATRACE_REC_RSS = 1,     /* RSS counter changed outside a tracked syscall */
@@ -47,7 +54,8 @@ enum arenatrace_stack_mode {
  * Variable size: the header, then nr_ips u64 ips (FP) or stack_len bytes (DWARF).
  */
 struct arenatrace_stack_record {
-	__u32 type;           /* ARENATRACE_REC_STACK */
+	__u16 type;           /* ARENATRACE_REC_STACK */
+	__u16 slot;           /* the target (see ARENATRACE_MAX_TARGETS) */
 	__u32 tid;
 	__u64 ts_ns;
 	__u64 addr;           /* fault address, or the syscall's range start */
@@ -92,7 +100,8 @@ enum arenatrace_syscall {
 #define ARENATRACE_UNCERTAIN 0x100
 
 struct arenatrace_rss_record {
-	__u32 type;         /* ARENATRACE_REC_RSS */
+	__u16 type;         /* ARENATRACE_REC_RSS */
+	__u16 slot;         /* the target (see ARENATRACE_MAX_TARGETS) */
 	__u32 tid;
 	__u64 ts_ns;        /* CLOCK_MONOTONIC */
 	__u64 addr;         /* faulting address, 0 when origin is UNKNOWN */
@@ -112,7 +121,8 @@ _Static_assert(__builtin_offsetof(struct arenatrace_rss_record, delta_pages) == 
  * mapping).
  */
 struct arenatrace_run_record {
-	__u32 type;           /* ARENATRACE_REC_FAULT_RUN */
+	__u16 type;           /* ARENATRACE_REC_FAULT_RUN */
+	__u16 slot;           /* the target (see ARENATRACE_MAX_TARGETS) */
 	__u32 tid;
 	__u64 ts_ns;          /* when the run was sent */
 	__u64 lo, hi;
@@ -126,7 +136,8 @@ _Static_assert(sizeof(struct arenatrace_run_record) == 64, "run record size");
 _Static_assert(__builtin_offsetof(struct arenatrace_run_record, added_pages) == 40, "run added");
 
 struct arenatrace_syscall_record {
-	__u32 type;          /* ARENATRACE_REC_SYSCALL */
+	__u16 type;          /* ARENATRACE_REC_SYSCALL */
+	__u16 slot;          /* the target (see ARENATRACE_MAX_TARGETS) */
 	__u32 tid;
 	__u64 ts_ns;         /* at syscall exit */
 	__u32 sys;           /* enum arenatrace_syscall */
@@ -139,7 +150,8 @@ _Static_assert(sizeof(struct arenatrace_syscall_record) == 88, "syscall record s
 _Static_assert(__builtin_offsetof(struct arenatrace_syscall_record, args) == 24, "syscall args");
 
 struct arenatrace_exec_record {
-	__u32 type;          /* ARENATRACE_REC_EXEC */
+	__u16 type;          /* ARENATRACE_REC_EXEC */
+	__u16 slot;          /* the target (see ARENATRACE_MAX_TARGETS) */
 	__u32 tid;
 	__u64 ts_ns;
 	char comm[ARENATRACE_COMM_LEN];
@@ -148,7 +160,8 @@ struct arenatrace_exec_record {
 _Static_assert(sizeof(struct arenatrace_exec_record) == 160, "exec record size");
 
 struct arenatrace_task_record {
-	__u32 type;          /* ARENATRACE_REC_EXIT or ARENATRACE_REC_THREAD */
+	__u16 type;          /* ARENATRACE_REC_EXIT or ARENATRACE_REC_THREAD */
+	__u16 slot;          /* the target (see ARENATRACE_MAX_TARGETS) */
 	__u32 tid;           /* the new thread, or the exiting leader */
 	__u64 ts_ns;
 	__s32 exit_code;     /* kernel's task->exit_code (wait status), EXIT only */
@@ -156,12 +169,39 @@ struct arenatrace_task_record {
 };
 _Static_assert(sizeof(struct arenatrace_task_record) == 24, "task record size");
 
-/* Per-target state the BPF side keeps; user space reads it for rss_bytes. */
+/* Per-target state the BPF side keeps, read-mostly (written when the mm is first
+ * seen or replaced by exec), so the hot paths of every CPU can keep it cached. */
 struct arenatrace_target_state {
 	__u64 mm;                 /* kernel address of the target's mm_struct, 0 until seen */
-	__s64 last_pages[4];      /* exact counter values at the last change, per member */
-	__u64 baseline_set;       /* 1 once last_pages holds real values */
+	__s64 base_pages[4];      /* exact counter values when mm was seen, per member */
+	__u64 baseline_set;       /* 1 once base_pages holds real values */
 };
+
+/*
+ * Per target and per CPU (a per-CPU array indexed by slot): what only that CPU
+ * writes, so two threads of a target on two CPUs never share a cache line.
+ * The target's RSS counter value is base_pages + the sum over CPUs of moved.
+ */
+struct arenatrace_slot_cpu {
+	__s64 local[4];           /* last seen value of this CPU's part of each RSS counter */
+	__s64 moved[4];           /* pages this CPU's events moved each counter since the base */
+	/* Stack sampling by bytes: bytes since the last sample and the next threshold,
+	 * for faults, mapping growth and releases. */
+	__u64 fault_bytes, fault_next, map_bytes, map_next, rel_bytes, rel_next;
+};
+
+/* Per target: the RSS counters' `count` at the last fold seen (a cache line
+ * each, written on folds only). */
+struct arenatrace_count_shadow {
+	__s64 count[4];
+	__s64 pad[4];
+};
+
+/* The slot of a ring-buffer record (every record starts with type, slot). */
+static inline unsigned arenatrace_record_slot(const void *rec)
+{
+	return ((const __u16 *)rec)[1];
+}
 
 /* Indices of the per-CPU statistics array. */
 enum arenatrace_stat {

@@ -6,7 +6,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "arenatrace_records.h" /* before the skeleton: its .bss holds a target_st */
+#include "arenatrace_records.h" /* before the skeleton: its .bss holds target states */
 #include "arenatrace.skel.h"
 #include "cli.h"
 #include "loader.h"
@@ -89,6 +89,7 @@ int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool ve
 		fprintf(stderr, "arenatrace: opening the BPF object failed: %s\n", strerror(errno));
 		return EXIT_RUNTIME;
 	}
+	ld->single = target > 0;
 	ld->skel->rodata->target_tgid = (__u32)target;
 	ld->skel->rodata->nr_cpus = (__u32)ld->nr_cpus;
 	ld->skel->rodata->stack_mode = stack_mode;
@@ -134,14 +135,84 @@ uint64_t loader__stat(struct loader *ld, enum arenatrace_stat which)
 	return sum;
 }
 
-bool loader__rss_pages(struct loader *ld, int64_t *pages)
+/* Zeroes a slot's kernel-side state before a new process uses it. */
+static int reset_slot(struct loader *ld, int slot)
 {
-	const volatile struct arenatrace_target_state *st = &ld->skel->bss->target_st;
+	size_t vsz = sizeof(struct arenatrace_slot_cpu);
+	void *zero = calloc(ld->nr_cpus, vsz);
+	__u32 key = slot;
+	int err;
 
-	if (!st->baseline_set)
+	if (!zero)
+		return -ENOMEM;
+	memset((void *)&ld->skel->bss->target_st[slot], 0, sizeof(ld->skel->bss->target_st[slot]));
+	memset((void *)&ld->skel->bss->count_shadows[slot], 0, sizeof(ld->skel->bss->count_shadows[slot]));
+	err = bpf_map_update_elem(bpf_map__fd(ld->skel->maps.slot_cpus), &key, zero, BPF_ANY);
+	free(zero);
+	return err ? -errno : 0;
+}
+
+int loader__add_target(struct loader *ld, pid_t tgid)
+{
+	__u32 key = (__u32)tgid, val;
+	int slot, err;
+
+	if (ld->single || tgid <= 0)
+		return -EINVAL;
+	for (slot = 0; slot < ARENATRACE_MAX_TARGETS && ld->slots[slot]; slot++)
+		if (ld->slots[slot] == tgid)
+			return slot;
+	if (slot == ARENATRACE_MAX_TARGETS)
+		return -ENOSPC;
+	if ((err = reset_slot(ld, slot)))
+		return err;
+	val = slot;
+	if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.targets), &key, &val, BPF_ANY))
+		return -errno;
+	ld->slots[slot] = tgid;
+	return slot;
+}
+
+void loader__remove_target(struct loader *ld, int slot)
+{
+	__u64 mm;
+	__u32 key;
+
+	if (ld->single || slot < 0 || slot >= ARENATRACE_MAX_TARGETS || !ld->slots[slot])
+		return;
+	key = (__u32)ld->slots[slot];
+	bpf_map_delete_elem(bpf_map__fd(ld->skel->maps.targets), &key);
+	mm = ld->skel->bss->target_st[slot].mm;
+	if (mm)
+		bpf_map_delete_elem(bpf_map__fd(ld->skel->maps.target_mms), &mm);
+	ld->skel->bss->target_st[slot].baseline_set = 0;
+	ld->slots[slot] = 0;
+}
+
+bool loader__rss_pages(struct loader *ld, int slot, int64_t *pages)
+{
+	const volatile struct arenatrace_target_state *st;
+	static const int members[] = { 0, 1, 3 }; /* file, anon, shmem: not swap */
+	struct arenatrace_slot_cpu *per_cpu;
+	__u32 key = slot;
+	bool ok;
+
+	if (slot < 0 || slot >= ARENATRACE_MAX_TARGETS)
 		return false;
-	*pages = st->last_pages[0] + st->last_pages[1] + st->last_pages[3];
-	return true;
+	st = &ld->skel->bss->target_st[slot];
+	per_cpu = calloc(ld->nr_cpus, sizeof(*per_cpu));
+	ok = per_cpu && st->baseline_set &&
+	     !bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.slot_cpus), &key, per_cpu);
+	if (ok) {
+		*pages = 0;
+		for (int m = 0; m < 3; m++) {
+			*pages += st->base_pages[members[m]];
+			for (int cpu = 0; cpu < ld->nr_cpus; cpu++)
+				*pages += per_cpu[cpu].moved[members[m]];
+		}
+	}
+	free(per_cpu);
+	return ok;
 }
 
 void loader__stop(struct loader *ld)

@@ -14,19 +14,27 @@ struct loader {
 	struct arenatrace_bpf *skel;
 	struct ring_buffer *rb;
 	int nr_cpus;
+	bool single;                               /* started with a target: it is slot 0 */
+	pid_t slots[ARENATRACE_MAX_TARGETS];       /* agent mode: each slot's tgid, 0 free */
 };
 
 typedef int (*loader_record_fn)(void *cookie, void *data, size_t len);
 
-/* Returns 0, or an exit code after printing what to do. */
-/* stack_mode: 0 off, else enum arenatrace_stack_mode, one sample per sample_bytes. */
+/* Returns 0, or an exit code after printing what to do. target > 0: trace that
+ * process, as slot 0; target 0: the agent, with targets added and removed below.
+ * stack_mode: 0 off, else enum arenatrace_stack_mode, one sample per sample_bytes. */
 int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool verbose,
 		  unsigned stack_mode, uint64_t sample_bytes, loader_record_fn fn, void *cookie);
 /* Applies every record waiting in the ring buffer; returns how many, or -errno. */
 int loader__drain(struct loader *ld);
 uint64_t loader__stat(struct loader *ld, enum arenatrace_stat which);
-/* The kernel's exact RSS counters for the target (pages), false until first seen. */
-bool loader__rss_pages(struct loader *ld, int64_t *pages);
+/* Agent mode: follow process tgid from now on; returns its slot (records carry
+ * it) or -errno (-ENOSPC: ARENATRACE_MAX_TARGETS followed already). */
+int loader__add_target(struct loader *ld, pid_t tgid);
+/* Stop following a slot's process (it exited, or no longer matches). */
+void loader__remove_target(struct loader *ld, int slot);
+/* The kernel's exact RSS counters for a target (pages), false until first seen. */
+bool loader__rss_pages(struct loader *ld, int slot, int64_t *pages);
 void loader__stop(struct loader *ld);
 
 #endif

@@ -289,7 +289,7 @@ static void fill_sample(struct tracer *tr, struct sample *s, bool final)
 	case INPUT_NONE:
 		break;
 	case INPUT_ASK_LIVE:
-		if (loader__rss_pages(&tr->ld, &pages))
+		if (loader__rss_pages(&tr->ld, 0, &pages))
 			tr->last_rss_pages = pages;
 		else if (!tr->target.exited && (pages = rollup_rss_pages(tr->target.pid)) >= 0)
 			tr->last_rss_pages = pages;
@@ -645,6 +645,13 @@ int tracer__run(const struct options *o)
 		input__put(IN_STOP, stop, sizeof(stop));
 	}
 	err = finish(&tr, err);
+	if (o->verbose)
+		fprintf(stderr, "arenatrace: kernel side: %llu RSS changes, %llu faults, %llu syscalls, %llu runs, "
+			"%llu lost\n", (unsigned long long)loader__stat(&tr.ld, ARENATRACE_STAT_RSS_EVENTS),
+			(unsigned long long)loader__stat(&tr.ld, ARENATRACE_STAT_FAULTS),
+			(unsigned long long)loader__stat(&tr.ld, ARENATRACE_STAT_SYSCALLS),
+			(unsigned long long)loader__stat(&tr.ld, ARENATRACE_STAT_RUNS),
+			(unsigned long long)loader__stat(&tr.ld, ARENATRACE_STAT_LOST));
 
 cleanup:
 	if (timeline__close(&tr.tl) && !err)
