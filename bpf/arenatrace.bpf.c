@@ -346,13 +346,12 @@ static __always_inline void learn_mm(__u32 slot)
 		take_baseline(slot, mm);
 }
 
-/* The slot whose mm this is, NO_SLOT if none; usually the current task's. */
-static __always_inline __u32 slot_of_mm(__u64 mm, __u32 cur_slot)
+/* The slot whose mm this is, NO_SLOT if none: one lookup for the agent, none
+ * for a single target, so other processes' RSS changes cost little. */
+static __always_inline __u32 slot_of_mm(__u64 mm)
 {
 	__u32 *slot;
 
-	if (cur_slot != NO_SLOT && target_state(cur_slot)->mm == mm)
-		return cur_slot;
 	if (target_tgid)
 		return target_state(0)->mm == mm ? 0 : NO_SLOT;
 	slot = bpf_map_lookup_elem(&target_mms, &mm);
@@ -541,7 +540,7 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	struct task_ctx *tc;
 	struct cpu_ctx *c;
 	bool uncertain = false;
-	__u32 tid, flags = 0, cur_slot, slot;
+	__u32 tid, flags = 0, slot;
 	__s64 delta;
 
 	__u32 m = (__u32)member;
@@ -550,8 +549,7 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	barrier_var(m);
 	if (m == MM_SWAPENTS || m > MM_SHMEMPAGES)
 		return 0;
-	cur_slot = current_slot();
-	slot = slot_of_mm((__u64)mm, cur_slot);
+	slot = slot_of_mm((__u64)mm);
 	if (slot == NO_SLOT || !target_state(slot)->baseline_set)
 		return 0;
 	/* exit_mmap() tearing the whole mm down: keep the counters as they were at
@@ -566,7 +564,7 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 		return 0;
 	stat_inc(ARENATRACE_STAT_RSS_EVENTS);
 
-	if (cur_slot != slot) {
+	if (bpf_get_current_task_btf()->mm != mm) {
 		/* Reclaim, khugepaged, another process writing our memory. */
 		emit_rss(slot, 0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
 		return 0;
