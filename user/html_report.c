@@ -1218,39 +1218,48 @@ static void write_page(FILE *f, const struct html_report_input *in, const struct
 		flame_script);
 }
 
-int html_report__write(const char *path, const struct html_report_input *in)
+/* The page into f (not closed). Returns 0 or -errno (nothing printed). */
+int html_report__write_file(FILE *f, const struct html_report_input *in)
 {
 	struct final_arena *fa;
 	struct chart c;
 	struct flame fl = { .total = 0 };
 	size_t nfa;
 	int err = 0;
-	FILE *f;
 
 	if (chart__init(&c, in->history) || (in->profile && flame__build(&fl, in->profile))) {
 		chart__free(&c);
-		fprintf(stderr, "arenatrace: cannot write the HTML report to %s: out of memory\n", path);
 		return -ENOMEM;
 	}
 	fa = final_arenas(in, &nfa);
-	f = fopen(path, "we");
-	if (!f) {
-		err = errno;
-		fprintf(stderr, "arenatrace: cannot write the HTML report to %s: %s\n", path, strerror(err));
-		goto out;
-	}
 	errno = 0;
 	write_page(f, in, &c, fa, nfa, in->profile ? &fl : NULL);
 	if (fflush(f) || ferror(f))
 		err = errno ? errno : EIO;
-	if (fclose(f) && !err)
-		err = errno ? errno : EIO;
-	if (err)
-		fprintf(stderr, "arenatrace: writing the HTML report to %s failed: %s%s\n", path, strerror(err),
-			err == ENOSPC ? " (disk full)" : "");
-out:
 	free(fa);
 	flame__free(&fl);
 	chart__free(&c);
+	return -err;
+}
+
+int html_report__write(const char *path, const struct html_report_input *in)
+{
+	int err = 0;
+	FILE *f;
+
+	f = fopen(path, "we");
+	if (!f) {
+		err = errno;
+		fprintf(stderr, "arenatrace: cannot write the HTML report to %s: %s\n", path, strerror(err));
+		return -err;
+	}
+	err = -html_report__write_file(f, in);
+	if (fclose(f) && !err)
+		err = errno ? errno : EIO;
+	if (err == ENOMEM)
+		fprintf(stderr, "arenatrace: cannot write the HTML report to %s: out of memory\n", path);
+	else if (err)
+		fprintf(stderr, "arenatrace: writing the HTML report to %s failed: %s%s\n", path, strerror(err),
+			err == ENOSPC ? " (disk full)" : "");
 	return -err;
 }

@@ -10,6 +10,7 @@
 #define ARENATRACE_HTML_REPORT_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include "history.h"
 #include "ledger.h"
@@ -38,6 +39,8 @@ struct html_report_input {
 /* Arenas drawn on their own in the chart; the rest are summed as "other". */
 #define HTML_REPORT_TOP_ARENAS 8
 
+/* The page into f (left open). Returns 0 or -errno (nothing printed). */
+int html_report__write_file(FILE *f, const struct html_report_input *in);
 /* Returns 0 or -errno (message printed). */
 int html_report__write(const char *path, const struct html_report_input *in);
 

@@ -52,6 +52,9 @@ struct process_info {
 	/* Reads target memory (read-only, e.g. a glibc heap_info); NULL = not allowed. */
 	bool (*peek)(void *cookie, uint64_t addr, void *buf, size_t len);
 	void *peek_cookie;
+	/* Set before the seed: never read the target's memory (the agent). glibc
+	 * heaps are then not chained into arenas and mmapped chunks stay anon. */
+	bool no_peek;
 };
 
 /* Resolves an address the ledger does not know (a VMA created without a tracked

@@ -284,8 +284,8 @@ static int pp__write_file(const char *path, const uint8_t *buf, size_t len)
 	return -err;
 }
 
-int pprof_export__write(const char *path, const struct profile *p, uint64_t duration_ns,
-			uint64_t time_unix_ns)
+int pprof_export__build(const struct profile *p, uint64_t duration_ns, uint64_t time_unix_ns,
+			uint8_t **out, size_t *out_len)
 {
 	static const char *const type_names[PROFILE_NR] = {
 		[PROFILE_RESIDENT] = "resident_space",
@@ -492,12 +492,11 @@ int pprof_export__write(const char *path, const struct profile *p, uint64_t dura
 	perftools__profiles__profile__pack(&prof, packed);
 	err = pp__gzip(packed, packed_len, &gz, &gz_len);
 	if (!err) {
-		err = pp__write_file(path, gz, gz_len);
-		goto done;
+		*out = gz;
+		*out_len = gz_len;
+		gz = NULL;
 	}
 out:
-	fprintf(stderr, "arenatrace: cannot build the pprof profile for %s: %s\n", path, strerror(-err));
-done:
 	free(gz);
 	free(packed);
 	free(strtab);
@@ -527,5 +526,21 @@ done:
 	profile_index__free(&b.loc_ix);
 	for (size_t i = 0; i < b.nr_extra; i++)
 		free(b.extra[i]);
+	return err;
+}
+
+int pprof_export__write(const char *path, const struct profile *p, uint64_t duration_ns,
+			uint64_t time_unix_ns)
+{
+	uint8_t *gz = NULL;
+	size_t len = 0;
+	int err = pprof_export__build(p, duration_ns, time_unix_ns, &gz, &len);
+
+	if (err) {
+		fprintf(stderr, "arenatrace: cannot build the pprof profile for %s: %s\n", path, strerror(-err));
+		return err;
+	}
+	err = pp__write_file(path, gz, len);
+	free(gz);
 	return err;
 }

@@ -28,9 +28,14 @@
 #ifndef ARENATRACE_PPROF_EXPORT_H
 #define ARENATRACE_PPROF_EXPORT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "profile.h"
 
+/* The gzipped profile in a malloc'ed buffer (*out, the caller frees it).
+ * Returns 0 or -errno (nothing printed). */
+int pprof_export__build(const struct profile *p, uint64_t duration_ns, uint64_t time_unix_ns,
+			uint8_t **out, size_t *out_len);
 /* Returns 0 or -errno (message printed). */
 int pprof_export__write(const char *path, const struct profile *p, uint64_t duration_ns,
 			uint64_t time_unix_ns);

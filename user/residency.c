@@ -189,8 +189,8 @@ int residency__seed(struct ledger *l, pid_t pid, struct pagemap *pm)
 		l->proc.allocators = allocators__detect(pid);
 		input__put(IN_ALLOCATORS, &l->proc.allocators, sizeof(l->proc.allocators));
 	}
-	l->proc.peek = peek;
-	l->proc.peek_cookie = &peek_target;
+	l->proc.peek = l->proc.no_peek ? NULL : peek;
+	l->proc.peek_cookie = l->proc.no_peek ? NULL : &peek_target;
 	err = for_each_map(pid, l);
 	if (err) {
 		fprintf(stderr, "arenatrace: cannot read /proc/%d/maps: %s\n", pid, strerror(-err));

@@ -23,37 +23,18 @@
 #include "residency.h"
 #include "retention.h"
 #include "sample.h"
+#include "session.h"
 #include "target.h"
 #include "timeline.h"
 #include "trace_file.h"
 #include "tracer.h"
 
-#define MAX_MEASUREMENTS 4096
-/* An arena is re-read from the page tables only after this long without events. */
-#define QUIET_NS 100000000ULL
-
 struct tracer {
 	const struct options *o;
-	struct target target;
+	struct session s;          /* the one traced process */
 	struct loader ld;
-	struct ledger ledger;
-	struct pagemap pm;
 	struct timeline tl;
-	struct event_stats est;
-	struct event_sink sink;
-	uint64_t start_ns, seed_ns;
-	uint64_t threads_created;
-	int64_t last_rss_pages;
-	bool exit_seen;
-	int exit_raw;          /* kernel wait status from the exit record */
-	bool live;             /* live table on */
-	struct measurement *measurements;
-	struct retention *retention;
-	struct history history;    /* for --html and --csv */
-	struct stacks *stacks;     /* with --call-graph, --folded, --pprof */
-	uint64_t start_unix_ms;
-	uint64_t tick_now;         /* the clock of the sample being made */
-	uint64_t last_lost;
+	bool live;                 /* live table on */
 	bool replay;               /* `report`: inputs come from a recording */
 	struct trace_writer rec;   /* -o */
 	bool recording;
@@ -74,163 +55,10 @@ static void on_signal(int sig)
 	}
 }
 
-/* The clock for pacing the loop only: never seen by the analysis. */
-static uint64_t clock_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-/* The clock as the analysis sees it: recorded with -o, replayed by `report`
- * (where a recording that ran out keeps its last time). */
-static uint64_t now_ns(void)
-{
-	static uint64_t last;
-	uint64_t t;
-
-	switch (input__take(IN_NOW, &t, sizeof(t))) {
-	case INPUT_GOT:
-		return last = t;
-	case INPUT_NONE:
-		return last;
-	case INPUT_ASK_LIVE:
-		break;
-	}
-	t = clock_ns();
-	input__put(IN_NOW, &t, sizeof(t));
-	return last = t;
-}
-
-static void read_comm(struct tracer *tr)
-{
-	const void *p;
-	uint32_t n;
-
-	switch (input__take_var(IN_COMM, &p, &n)) {
-	case INPUT_GOT:
-		if (n >= sizeof(tr->target.comm))
-			n = sizeof(tr->target.comm) - 1;
-		memcpy(tr->target.comm, p, n);
-		tr->target.comm[n] = '\0';
-		return;
-	case INPUT_NONE:
-		return;
-	case INPUT_ASK_LIVE:
-		break;
-	}
-	input__put(IN_COMM, tr->target.comm, strlen(tr->target.comm));
-}
-
-static double since_start(const struct tracer *tr, uint64_t ns)
-{
-	return ns > tr->start_ns ? (ns - tr->start_ns) / 1e9 : 0.0;
-}
-
-static bool resolve_vma(void *cookie, uint64_t addr, struct region *r)
-{
-	struct tracer *tr = cookie;
-
-	return events__lookup(tr->target.pid, addr, r);
-}
-
-static int seed(struct tracer *tr)
-{
-	int err;
-
-	pagemap__close(&tr->pm);
-	if (input__take(IN_PAGEMAP_OPEN, &err, sizeof(err)) == INPUT_ASK_LIVE) {
-		err = pagemap__open(&tr->pm, tr->target.pid);
-		input__put(IN_PAGEMAP_OPEN, &err, sizeof(err));
-	} else if (input__exhausted()) {
-		err = -EIO;
-	}
-	if (err) {
-		fprintf(stderr, "arenatrace: cannot open /proc/%d/pagemap: %s\n", tr->target.pid, strerror(-err));
-		return err;
-	}
-	/* Stacks first: the seed tells the ledger's observers what is resident. */
-	/* A recording made without stacks (or by a version that did not record
-	 * them) has no module table here: replay it without stacks. */
-	if (tr->o->call_graph && (tr->stacks || !tr->replay || input__peek_type() == IN_MODULES)) {
-		if (!tr->stacks) {
-			tr->stacks = stacks__new(tr->target.pid, tr->o->debuginfod);
-			stacks__attach(tr->stacks, &tr->ledger);
-		} else {
-			stacks__exec(tr->stacks, tr->target.pid);
-		}
-	}
-	tr->seed_ns = now_ns();
-	err = residency__seed(&tr->ledger, tr->target.pid, &tr->pm);
-	return err;
-}
-
-static void on_exec(void *cookie, const char *comm, const char *filename, uint64_t ts_ns)
-{
-	struct tracer *tr = cookie;
-
-	timeline__exec(&tr->tl, since_start(tr, ts_ns), tr->target.pid, comm, filename);
-	if (!tr->replay)
-		target__read_comm(&tr->target);
-	read_comm(tr);
-	/* A new image: the old mappings are gone. Records already queued for the new
-	 * image are older than this seed and are skipped. */
-	if (seed(tr))
-		tr->ledger.needs_full_reconcile = true;
-}
-
-static void on_exit_record(void *cookie, int exit_code, uint64_t ts_ns)
-{
-	struct tracer *tr = cookie;
-
-	(void)ts_ns;
-	tr->exit_seen = true;
-	tr->exit_raw = exit_code;
-}
-
-static void on_thread(void *cookie, uint32_t tid, uint64_t ts_ns)
-{
-	struct tracer *tr = cookie;
-
-	(void)tid;
-	(void)ts_ns;
-	tr->threads_created++;
-}
-
-static int apply_record(struct tracer *tr, const void *data, size_t len)
-{
-	const struct arenatrace_syscall_record *sc = data;
-
-	if (len >= sizeof(struct arenatrace_stack_record) && sc->type == ARENATRACE_REC_STACK) {
-		if (tr->stacks && sc->ts_ns >= tr->seed_ns)
-			stacks__on_record(tr->stacks, &tr->ledger, (void *)data, len);
-		return 0;
-	}
-	events__apply(&tr->ledger, tr->target.pid, tr->seed_ns, data, len, &tr->sink, &tr->est);
-	/* A file mapped (a library loaded): its symbols may be needed. */
-	if (tr->stacks && len >= sizeof(*sc) && sc->type == ARENATRACE_REC_SYSCALL &&
-	    sc->sys == ARENATRACE_SYS_MMAP && !(sc->args[3] & 0x20 /* MAP_ANONYMOUS */))
-		stacks__refresh(tr->stacks);
-	return 0;
-}
-
-/* The ring buffer's callback: the record is logged first, so what it makes the
- * tracer ask (an exec's seed, a file's path) follows it in the recording. */
-static int on_record(void *cookie, void *data, size_t len)
-{
-	const struct arenatrace_syscall_record *sc = data;
-
-	/* Stack samples are logged by stacks__on_record once unwound (IN_STACK):
-	 * replay cannot unwind, the target's memory and threads are gone. */
-	if (!(len >= sizeof(struct arenatrace_stack_record) && sc->type == ARENATRACE_REC_STACK))
-		input__put_record(data, len);
-	return apply_record(cookie, data, len);
-}
-
 /* Applies every record waiting: from the ring buffer, or the recording's next ones. */
-static int drain(struct tracer *tr)
+static int drain(void *cookie)
 {
+	struct tracer *tr = cookie;
 	/* A record as the kernel sent it; exec records are the largest. */
 	_Alignas(8) unsigned char rec[512];
 	const void *p;
@@ -246,10 +74,10 @@ static int drain(struct tracer *tr)
 		uint32_t t = input__peek_type();
 
 		if (t == IN_STACK) {
-			if (!stacks__replay_item(tr->stacks, &tr->ledger))
+			if (!stacks__replay_item(tr->s.stacks, &tr->s.ledger))
 				break;
 		} else if ((t == IN_RECORD || t == IN_RUN) && input__take_record(rec, sizeof(rec), &n) == INPUT_GOT) {
-			apply_record(tr, rec, n);
+			session__apply_record(&tr->s, rec, n);
 		} else {
 			break;
 		}
@@ -259,113 +87,21 @@ static int drain(struct tracer *tr)
 	return 0;
 }
 
-/* /proc/PID/smaps_rollup Rss, for before the BPF side has seen the target's mm. */
-static int64_t rollup_rss_pages(pid_t pid)
-{
-	char path[64], buf[256];
-	unsigned long long kb = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(buf, sizeof(buf), f))
-		if (sscanf(buf, "Rss: %llu kB", &kb) == 1)
-			break;
-	fclose(f);
-	return (int64_t)kb / 4;
-}
-
-static void fill_sample(struct tracer *tr, struct sample *s, bool final)
-{
-	int64_t pages;
-	uint64_t lost;
-
-	switch (input__take(IN_RSS, &pages, sizeof(pages))) {
-	case INPUT_GOT:
-		tr->last_rss_pages = pages;
-		break;
-	case INPUT_NONE:
-		break;
-	case INPUT_ASK_LIVE:
-		if (loader__rss_pages(&tr->ld, 0, &pages))
-			tr->last_rss_pages = pages;
-		else if (!tr->target.exited && (pages = rollup_rss_pages(tr->target.pid)) >= 0)
-			tr->last_rss_pages = pages;
-		input__put(IN_RSS, &tr->last_rss_pages, sizeof(tr->last_rss_pages));
-	}
-	switch (input__take(IN_LOST, &lost, sizeof(lost))) {
-	case INPUT_GOT:
-		tr->last_lost = lost;
-		break;
-	case INPUT_NONE:
-		break;
-	case INPUT_ASK_LIVE:
-		tr->last_lost = loader__stat(&tr->ld, ARENATRACE_STAT_LOST);
-		input__put(IN_LOST, &tr->last_lost, sizeof(tr->last_lost));
-	}
-	memset(s, 0, sizeof(*s));
-	s->t = since_start(tr, now_ns());
-	s->pid = tr->target.pid;
-	s->comm = tr->target.comm;
-	s->rss_bytes = (uint64_t)tr->last_rss_pages * 4096;
-	s->accounted_bytes = (uint64_t)ledger__accounted_pages(&tr->ledger) * 4096;
-	s->lost_events = tr->last_lost;
-	s->drift_bytes = tr->ledger.drift_pages * 4096;
-	s->unattributed_bytes = tr->ledger.unattributed_pages * 4096;
-	s->threads_created = tr->threads_created;
-	s->retained_bytes = retention__retained_total(tr->retention, &tr->ledger, now_ns());
-	s->final = final;
-}
-
-static bool needs_reconcile(const struct ledger *l)
-{
-	if (l->needs_full_reconcile)
-		return true;
-	for (const struct arena *a = l->arenas; a; a = a->next)
-		if (a->needs_reconcile && !a->gone)
-			return true;
-	return false;
-}
-
-static void reconcile(struct tracer *tr)
-{
-	uint64_t t0;
-	size_t n;
-
-	if (tr->target.exited || tr->exit_seen || !needs_reconcile(&tr->ledger) || input__exhausted())
-		return;
-	t0 = now_ns();
-	n = residency__measure(&tr->ledger, &tr->pm, tr->ledger.needs_full_reconcile,
-			       t0 - QUIET_NS, tr->measurements, MAX_MEASUREMENTS);
-	drain(tr);
-	residency__apply(&tr->ledger, tr->measurements, n, t0);
-}
-
-static uint64_t retained_of(void *cookie, const struct arena *a)
-{
-	struct tracer *tr = cookie;
-	struct arena_retention ar;
-
-	return retention__arena(tr->retention, a, tr->tick_now, &ar) ? ar.retained_bytes : 0;
-}
-
 /* --html and --csv, written at the end; returns 0 or an exit code. */
 static int write_reports(struct tracer *tr, uint64_t now, const char *diagnosis)
 {
 	struct profile *p = NULL;	/* with stacks: for --folded, --pprof and --html */
 	int err = 0;
 
-	if (tr->o->csv_path && csv_export__write(tr->o->csv_path, &tr->history))
+	if (tr->o->csv_path && csv_export__write(tr->o->csv_path, &tr->s.history))
 		err = EXIT_RUNTIME;
-	if (tr->stacks && (tr->o->folded_path || tr->o->pprof_path || tr->o->html_path)) {
+	if (tr->s.stacks && (tr->o->folded_path || tr->o->pprof_path || tr->o->html_path)) {
 		p = profile__new();
-		stacks__export(tr->stacks, &tr->ledger, p);
+		stacks__export(tr->s.stacks, &tr->s.ledger, p);
 		if (tr->o->verbose) {
 			struct stacks_stats st;
 
-			stacks__stats(tr->stacks, &st);
+			stacks__stats(tr->s.stacks, &st);
 			fprintf(stderr, "arenatrace: stacks: %llu samples (%llu faults, %llu growth, %llu release), "
 				"%llu distinct, %llu not unwound\n",
 				(unsigned long long)st.samples, (unsigned long long)st.fault_samples,
@@ -376,14 +112,14 @@ static int write_reports(struct tracer *tr, uint64_t now, const char *diagnosis)
 		    folded_export__write(tr->o->folded_path, p, (enum profile_type)tr->o->folded_profile))
 			err = EXIT_RUNTIME;
 		if (tr->o->pprof_path &&
-		    pprof_export__write(tr->o->pprof_path, p, now - tr->start_ns, tr->start_unix_ms * 1000000ULL))
+		    pprof_export__write(tr->o->pprof_path, p, now - tr->s.start_ns, tr->s.start_unix_ms * 1000000ULL))
 			err = EXIT_RUNTIME;
 	}
 	if (tr->o->html_path) {
 		struct html_report_input in = {
-			.history = &tr->history, .pid = tr->target.pid, .comm = tr->target.comm,
-			.command = tr->o->cmd, .ledger = &tr->ledger, .retention = tr->retention,
-			.start_ns = tr->start_ns, .now_ns = now, .start_unix_ms = tr->start_unix_ms,
+			.history = &tr->s.history, .pid = tr->s.target.pid, .comm = tr->s.target.comm,
+			.command = tr->o->cmd, .ledger = &tr->s.ledger, .retention = tr->s.retention,
+			.start_ns = tr->s.start_ns, .now_ns = now, .start_unix_ms = tr->s.start_unix_ms,
 			.interval_s = tr->o->interval_s, .diagnosis = diagnosis, .profile = p,
 		};
 
@@ -401,14 +137,14 @@ static int conclude(struct tracer *tr, const struct sample *s, uint64_t now)
 	struct diagnosis d;
 	char text[4096];
 
-	retention__update_bursts(tr->retention, &tr->ledger);
-	timeline__bursts(&tr->tl, s, &tr->ledger, tr->retention, tr->start_ns);
-	diagnosis__make(&d, &tr->ledger, tr->retention, s->rss_bytes, now);
+	retention__update_bursts(tr->s.retention, &tr->s.ledger);
+	timeline__bursts(&tr->tl, s, &tr->s.ledger, tr->s.retention, tr->s.start_ns);
+	diagnosis__make(&d, &tr->s.ledger, tr->s.retention, s->rss_bytes, now);
 	diagnosis__text(&d, tr->o->retain_after_s, text, sizeof(text));
 	timeline__diagnosis(&tr->tl, s, &d, text);
 	if (!tr->no_summary) {
-		live_view__summary(out, s, &tr->ledger, tr->o->top);
-		live_view__bursts(out, tr->retention, tr->start_ns);
+		live_view__summary(out, s, &tr->s.ledger, tr->o->top);
+		live_view__bursts(out, tr->s.retention, tr->s.start_ns);
 		fprintf(out, "\n%s", text);
 		fflush(out);
 	}
@@ -424,19 +160,13 @@ static int tick(struct tracer *tr, bool final)
 	if (!final)
 		input__put(IN_TICK, NULL, 0);
 	drain(tr);
-	if (!final)
-		reconcile(tr);
-	now = tr->tick_now = now_ns();
-	retention__tick(tr->retention, &tr->ledger, now);
-	fill_sample(tr, &s, final);
-	timeline__sample(&tr->tl, &s, &tr->ledger, tr->retention, now, tr->start_ns);
-	if (tr->o->html_path || tr->o->csv_path)
-		history__add(&tr->history, &s, &tr->ledger, retained_of, tr);
+	session__tick(&tr->s, &s, final);
+	now = tr->s.tick_now;
 	if (final)
 		err = conclude(tr, &s, now);
 	else if (tr->live)
-		live_view__draw(stdout, &s, &tr->ledger, tr->o->top);
-	ledger__collect_gone(&tr->ledger);
+		live_view__draw(stdout, &s, &tr->s.ledger, tr->o->top);
+	session__end_tick(&tr->s);
 	if (tr->recording)
 		trace_writer__flush(&tr->rec);
 	return err;
@@ -446,14 +176,14 @@ static void write_exit(struct tracer *tr)
 {
 	int status, sig = 0;
 
-	if (tr->exit_seen) {
-		status = (tr->exit_raw >> 8) & 0xff;
-		sig = tr->exit_raw & 0x7f;
+	if (tr->s.exit_seen) {
+		status = (tr->s.exit_raw >> 8) & 0xff;
+		sig = tr->s.exit_raw & 0x7f;
 	} else {
-		status = tr->target.exit_status >= 128 ? 0 : tr->target.exit_status;
-		sig = tr->target.exit_status >= 128 ? tr->target.exit_status - 128 : 0;
+		status = tr->s.target.exit_status >= 128 ? 0 : tr->s.target.exit_status;
+		sig = tr->s.target.exit_status >= 128 ? tr->s.target.exit_status - 128 : 0;
 	}
-	timeline__exit(&tr->tl, since_start(tr, now_ns()), tr->target.pid, status, sig);
+	timeline__exit(&tr->tl, session__since_start(&tr->s, session__now_ns()), tr->s.target.pid, status, sig);
 }
 
 static void install_signals(void)
@@ -471,8 +201,8 @@ static int run_loop(struct tracer *tr)
 	const struct options *o = tr->o;
 	uint64_t interval = (uint64_t)(o->interval_s * 1e9);
 	uint64_t poll = interval / 4 < 50000000ULL ? interval / 4 : 50000000ULL;
-	uint64_t next_tick = tr->start_ns + interval;
-	uint64_t deadline = o->duration_s > 0 ? tr->start_ns + (uint64_t)(o->duration_s * 1e9) : 0;
+	uint64_t next_tick = tr->s.start_ns + interval;
+	uint64_t deadline = o->duration_s > 0 ? tr->s.start_ns + (uint64_t)(o->duration_s * 1e9) : 0;
 
 	while (!stop_requests) {
 		struct timespec ts = { .tv_sec = poll / 1000000000ULL, .tv_nsec = poll % 1000000000ULL };
@@ -483,12 +213,12 @@ static int run_loop(struct tracer *tr)
 			fprintf(stderr, "arenatrace: reading the ring buffer failed\n");
 			return EXIT_RUNTIME;
 		}
-		now = clock_ns();
-		if (tr->exit_seen || target__poll_exit(&tr->target)) {
+		now = session__clock_ns();
+		if (tr->s.exit_seen || target__poll_exit(&tr->s.target)) {
 			/* Let the exit record and the last events arrive. */
 			drain(tr);
-			if (!tr->exit_seen)
-				target__poll_exit(&tr->target);
+			if (!tr->s.exit_seen)
+				target__poll_exit(&tr->s.target);
 			break;
 		}
 		if (deadline && now >= deadline)
@@ -505,23 +235,18 @@ static int run_loop(struct tracer *tr)
 static void tracer_init(struct tracer *tr, const struct options *o)
 {
 	tr->o = o;
-	tr->pm.fd = -1;
-	tr->sink = (struct event_sink){ .exec = on_exec, .exit = on_exit_record, .thread = on_thread, .cookie = tr };
 	tr->live = !o->quiet && isatty(STDOUT_FILENO) && !(o->json_path && !strcmp(o->json_path, "-")) &&
 		   !tr->replay;
-	tr->measurements = calloc(MAX_MEASUREMENTS, sizeof(*tr->measurements));
-	ledger__init(&tr->ledger, resolve_vma, tr);
-	history__init(&tr->history, HISTORY_POINTS);
+	session__init(&tr->s, o, &tr->tl, HISTORY_POINTS);
+	tr->s.keep_history = o->html_path || o->csv_path;
+	tr->s.replay = tr->replay;
+	tr->s.drain = drain;
+	tr->s.drain_cookie = tr;
 }
 
 static void tracer_free(struct tracer *tr)
 {
-	pagemap__close(&tr->pm);
-	ledger__free(&tr->ledger);
-	retention__free(tr->retention);
-	stacks__free(tr->stacks);
-	history__free(&tr->history);
-	free(tr->measurements);
+	session__free(&tr->s);
 }
 
 /* The first item of a recording: what `report` needs to redo the analysis. */
@@ -529,7 +254,7 @@ static void put_meta(struct tracer *tr)
 {
 	const struct options *o = tr->o;
 	struct input_meta m = {
-		.pid = tr->target.pid, .launch = o->cmd != NULL, .interval_s = o->interval_s,
+		.pid = tr->s.target.pid, .launch = o->cmd != NULL, .interval_s = o->interval_s,
 		.retain_after_s = o->retain_after_s, .top = o->top, .call_graph = o->call_graph,
 	};
 	char buf[8192];
@@ -564,21 +289,21 @@ static void begin_timeline(struct tracer *tr, const char *mode)
 {
 	struct sample s;
 
-	fill_sample(tr, &s, false);
-	tr->start_unix_ms = start_unix_ms();
-	timeline__meta(&tr->tl, &s, tr->o->interval_s, mode, tr->o->cmd, tr->start_unix_ms,
-		       tr->ledger.proc.allocators);
+	session__fill_sample(&tr->s, &s, false);
+	tr->s.start_unix_ms = start_unix_ms();
+	timeline__meta(&tr->tl, &s, tr->o->interval_s, mode, tr->o->cmd, tr->s.start_unix_ms,
+		       tr->s.ledger.proc.allocators);
 }
 
 /* After the loop: the exit record and the final records. Returns an exit code. */
 static int finish(struct tracer *tr, int err)
 {
-	if (tr->exit_seen || tr->target.exited)
+	if (tr->s.exit_seen || tr->s.target.exited)
 		write_exit(tr);
 	if (tick(tr, true) && !err)
 		err = EXIT_RUNTIME;
-	if (tr->est.malformed)
-		fprintf(stderr, "arenatrace: %llu malformed records ignored\n", (unsigned long long)tr->est.malformed);
+	if (tr->s.est.malformed)
+		fprintf(stderr, "arenatrace: %llu malformed records ignored\n", (unsigned long long)tr->s.est.malformed);
 	if (!err && tr->tl.failed)
 		err = EXIT_RUNTIME;
 	return err;
@@ -601,47 +326,48 @@ int tracer__run(const struct options *o)
 	tracer_init(&tr, o);
 	install_signals();
 
-	err = o->cmd ? target__fork(&tr.target, o->cmd) : target__attach(&tr.target, o->pid);
+	err = o->cmd ? target__fork(&tr.s.target, o->cmd) : target__attach(&tr.s.target, o->pid);
 	if (err)
 		goto cleanup;
 	put_meta(&tr);
-	tr.retention = retention__new(o->retain_after_s, now_ns());
-	retention__attach(tr.retention, &tr.ledger);
-	err = loader__start(&tr.ld, tr.target.pid, o->btf_path, o->verbose, o->call_graph, o->sample_bytes,
-			    on_record, &tr);
+	tr.s.retention = retention__new(o->retain_after_s, session__now_ns());
+	retention__attach(tr.s.retention, &tr.s.ledger);
+	tr.s.ld = &tr.ld;
+	err = loader__start(&tr.ld, tr.s.target.pid, o->btf_path, o->verbose, o->call_graph, o->sample_bytes,
+			    session__on_record, &tr.s);
 	if (err)
 		goto cleanup;
 	if (timeline__open(&tr.tl, o->json_path)) {
 		err = EXIT_RUNTIME;
 		goto cleanup;
 	}
-	tr.start_ns = now_ns();
+	tr.s.start_ns = session__now_ns();
 	if (o->cmd) {
-		err = target__exec_stopped(&tr.target, o->cmd);
+		err = target__exec_stopped(&tr.s.target, o->cmd);
 		if (err)
 			goto cleanup;
-		read_comm(&tr);
-		if (seed(&tr)) {
+		session__read_comm(&tr.s);
+		if (session__seed(&tr.s)) {
 			err = EXIT_RUNTIME;
 			goto cleanup;
 		}
-		target__resume(&tr.target);
+		target__resume(&tr.s.target);
 	} else {
-		read_comm(&tr);
-		if (seed(&tr)) {
-			err = tr.target.exited || target__poll_exit(&tr.target) ? EXIT_USAGE : EXIT_RUNTIME;
+		session__read_comm(&tr.s);
+		if (session__seed(&tr.s)) {
+			err = tr.s.target.exited || target__poll_exit(&tr.s.target) ? EXIT_USAGE : EXIT_RUNTIME;
 			goto cleanup;
 		}
 		/* The target ran while we read it: one check against the page tables. */
-		tr.ledger.needs_full_reconcile = true;
+		tr.s.ledger.needs_full_reconcile = true;
 	}
 	begin_timeline(&tr, mode);
 
 	err = run_loop(&tr);
 	{
-		unsigned char stop[5] = { tr.target.exited };
+		unsigned char stop[5] = { tr.s.target.exited };
 
-		memcpy(stop + 1, &tr.target.exit_status, 4);
+		memcpy(stop + 1, &tr.s.target.exit_status, 4);
 		input__put(IN_STOP, stop, sizeof(stop));
 	}
 	err = finish(&tr, err);
@@ -656,13 +382,13 @@ int tracer__run(const struct options *o)
 cleanup:
 	if (timeline__close(&tr.tl) && !err)
 		err = EXIT_RUNTIME;
-	if (o->cmd && !tr.target.exited && tr.target.go_fd >= 0) {
+	if (o->cmd && !tr.s.target.exited && tr.s.target.go_fd >= 0) {
 		/* Never released: the child sees EOF on its pipe and exits. */
-		target__close(&tr.target);
-		target__poll_exit(&tr.target);
+		target__close(&tr.s.target);
+		target__poll_exit(&tr.s.target);
 	}
 	loader__stop(&tr.ld);
-	target__close(&tr.target);
+	target__close(&tr.s.target);
 	tracer_free(&tr);
 	if (tr.recording) {
 		input__reset();
@@ -683,7 +409,7 @@ int tracer__replay(struct options *o, struct trace_reader *r, bool summary)
 	size_t nw = 0;
 	int err = 0;
 
-	uint64_t t0 = clock_ns();
+	uint64_t t0 = session__clock_ns();
 
 	input__replay(r);
 	if (input__take_var(IN_META, (const void **)&p, &n) != INPUT_GOT || n < sizeof(m)) {
@@ -712,24 +438,24 @@ int tracer__replay(struct options *o, struct trace_reader *r, bool summary)
 	/* Stacks come unwound (IN_STACK); the mode only says they are there. */
 	o->call_graph = m.call_graph;
 	tracer_init(&tr, o);
-	tr.target.pid = m.pid;
-	tr.target.pidfd = tr.target.go_fd = tr.target.err_fd = -1;
+	tr.s.target.pid = m.pid;
+	tr.s.target.pidfd = tr.s.target.go_fd = tr.s.target.err_fd = -1;
 	tr.no_summary = !summary;
-	tr.retention = retention__new(o->retain_after_s, now_ns());
-	retention__attach(tr.retention, &tr.ledger);
+	tr.s.retention = retention__new(o->retain_after_s, session__now_ns());
+	retention__attach(tr.s.retention, &tr.s.ledger);
 	if (timeline__open(&tr.tl, o->json_path)) {
 		err = EXIT_RUNTIME;
 		goto cleanup;
 	}
-	tr.start_ns = now_ns();
-	read_comm(&tr);
-	if (seed(&tr)) {
+	tr.s.start_ns = session__now_ns();
+	session__read_comm(&tr.s);
+	if (session__seed(&tr.s)) {
 		fprintf(stderr, "arenatrace: report: the recording's initial state is incomplete\n");
 		err = EXIT_RUNTIME;
 		goto cleanup;
 	}
 	if (!m.launch)
-		tr.ledger.needs_full_reconcile = true;
+		tr.s.ledger.needs_full_reconcile = true;
 	begin_timeline(&tr, m.launch ? "launch" : "attach");
 	for (;;) {
 		uint32_t t = input__peek_type();
@@ -743,18 +469,18 @@ int tracer__replay(struct options *o, struct trace_reader *r, bool summary)
 		} else {
 			/* IN_STOP, or the end (or anything else: the take says what). */
 			if (t && input__take(IN_STOP, stop, sizeof(stop)) == INPUT_GOT) {
-				tr.target.exited = stop[0] != 0;
-				memcpy(&tr.target.exit_status, stop + 1, 4);
+				tr.s.target.exited = stop[0] != 0;
+				memcpy(&tr.s.target.exit_status, stop + 1, 4);
 			}
 			break;
 		}
 	}
 	err = finish(&tr, err);
 	if (o->verbose) {
-		double secs = (clock_ns() - t0) / 1e9;
+		double secs = (session__clock_ns() - t0) / 1e9;
 
 		fprintf(stderr, "arenatrace: report: %llu events replayed in %.3f s (%.0f events/s)\n",
-			(unsigned long long)tr.est.records, secs, secs > 0 ? tr.est.records / secs : 0.0);
+			(unsigned long long)tr.s.est.records, secs, secs > 0 ? tr.s.est.records / secs : 0.0);
 	}
 
 cleanup:
