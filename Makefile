@@ -28,7 +28,7 @@ endif
 CFLAGS ?= -O2 -g
 CFLAGS += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -MMD -MP \
           -Ibpf -Iuser -I$(OBJ)
-LDLIBS := -l:libbpf.a -ldw -lelf -l:libdeflate.a -lz -lprotobuf-c
+LDLIBS := -l:libbpf.a -ldw -lelf -l:libdeflate.a -lz -lprotobuf-c -lmicrohttpd -lpthread
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OBJ)/%.bpf.o,$(BPF_SRCS))

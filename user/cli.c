@@ -13,6 +13,8 @@ void cli__usage(FILE *out)
 "Usage: arenatrace [OPTIONS] -p PID\n"
 "       arenatrace [OPTIONS] -- CMD [ARGS...]\n"
 "       arenatrace report FILE [--json P] [--csv P] [--html P] [-q]   (see report --help)\n"
+"       arenatrace agent [--listen ADDR:PORT] [--pid P,..] [--comm NAME,..] [--cgroup PATH,..]\n"
+"                        (always on: Prometheus /metrics and pprof; see agent --help)\n"
 "\n"
 "Shows where a process's resident memory sits, arena by arena (brk heap, glibc\n"
 "arenas, thread stacks, files, shared memory, other anonymous memory), and how\n"

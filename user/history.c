@@ -1,3 +1,5 @@
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,28 +109,26 @@ static char *xstrdup(const char *s)
  * finds nearly every arena with one comparison; new ids fall back to a scan.
  */
 static uint32_t arena_index(struct history *h, const struct history_point *prev, size_t *cursor,
-			    const struct arena *a)
+			    const char *id, const char *kind)
 {
-	const char *kind = a->kind ? a->kind->name : "?";
-
 	for (size_t i = *cursor; prev && i < prev->count; i++) {
 		uint32_t k = h->arena_points[prev->first + i].arena;
 
-		if (!strcmp(h->arena_ids[k], a->id)) {
+		if (!strcmp(h->arena_ids[k], id)) {
 			*cursor = i + 1;
 			return k;
 		}
 	}
 	/* An id seen before (an address reused after its arena went): newest first. */
 	for (size_t k = h->nr_arenas; k-- > 0;)
-		if (!strcmp(h->arena_ids[k], a->id))
+		if (!strcmp(h->arena_ids[k], id))
 			return (uint32_t)k;
 	if (h->nr_arenas == h->cap_arenas) {
 		h->cap_arenas = h->cap_arenas ? h->cap_arenas * 2 : 64;
 		h->arena_ids = xrealloc(h->arena_ids, h->cap_arenas * sizeof(*h->arena_ids));
 		h->arena_kinds = xrealloc(h->arena_kinds, h->cap_arenas * sizeof(*h->arena_kinds));
 	}
-	h->arena_ids[h->nr_arenas] = xstrdup(a->id);
+	h->arena_ids[h->nr_arenas] = xstrdup(id);
 	h->arena_kinds[h->nr_arenas] = xstrdup(kind);
 	return (uint32_t)h->nr_arenas++;
 }
@@ -139,21 +139,58 @@ static uint64_t pages_to_bytes(int64_t pages)
 	return pages > 0 ? (uint64_t)pages * AT_PAGE_SIZE : 0;
 }
 
+static int by_resident_desc(const void *x, const void *y)
+{
+	const struct arena *a = *(const struct arena *const *)x, *b = *(const struct arena *const *)y;
+
+	return a->resident_pages < b->resident_pages ? 1 : a->resident_pages > b->resident_pages ? -1 : 0;
+}
+
+/* With max_arenas: the resident-pages threshold an arena must reach to get its
+ * own point (ties at the threshold: the first ones in ledger order), in *ties. */
+static int64_t top_threshold(const struct history *h, const struct ledger *l, size_t *ties)
+{
+	const struct arena **v;
+	size_t n = 0;
+	int64_t cut;
+
+	*ties = 0;
+	if (!h->max_arenas || !l || l->nr_arenas <= h->max_arenas)
+		return INT64_MIN;
+	v = xrealloc(NULL, l->nr_arenas * sizeof(*v));
+	for (const struct arena *a = l->arenas; a && n < l->nr_arenas; a = a->next)
+		v[n++] = a;
+	if (n <= h->max_arenas) {
+		free(v);
+		return INT64_MIN;
+	}
+	qsort(v, n, sizeof(*v), by_resident_desc);
+	cut = v[h->max_arenas - 1]->resident_pages;
+	for (size_t i = 0; i < h->max_arenas; i++)
+		if (v[i]->resident_pages == cut)
+			(*ties)++;
+	free(v);
+	return cut;
+}
+
 void history__add(struct history *h, const struct sample *s, const struct ledger *l,
 		  uint64_t (*retained)(void *cookie, const struct arena *a), void *cookie)
 {
 	struct history_point p = { .t = s->t, .rss_bytes = s->rss_bytes, .accounted_bytes = s->accounted_bytes };
+	struct history_arena_point other = { 0 };
 	const struct history_point *prev;
-	size_t cursor = 0;
+	size_t cursor = 0, ties;
+	int64_t cut;
+	bool any_other = false;
 
 	if (h->nr_points >= h->max_points)
 		compact(h);
 	h->points = reserve(h->points, h->nr_points, &h->cap_points, sizeof(*h->points));
 	prev = h->nr_points ? &h->points[h->nr_points - 1] : NULL;
 	p.first = h->nr_arena_points;
+	cut = top_threshold(h, l, &ties);
 	for (const struct arena *a = l ? l->arenas : NULL; a; a = a->next) {
 		struct history_arena_point ap = {
-			.arena = arena_index(h, prev, &cursor, a),
 			.mapped_bytes = a->mapped_bytes,
 			.resident_bytes = pages_to_bytes(a->resident_pages),
 			.faulted_bytes = a->faulted_pages * AT_PAGE_SIZE,
@@ -161,10 +198,62 @@ void history__add(struct history *h, const struct sample *s, const struct ledger
 			.retained_bytes = retained ? retained(cookie, a) : 0,
 		};
 
+		bool rest = false;
+
+		if (cut != INT64_MIN && a->resident_pages < cut)
+			rest = true;
+		else if (cut != INT64_MIN && a->resident_pages == cut)
+			rest = ties ? (ties--, false) : true;
+		if (rest) {
+			other.mapped_bytes += ap.mapped_bytes;
+			other.resident_bytes += ap.resident_bytes;
+			other.faulted_bytes += ap.faulted_bytes;
+			other.released_bytes += ap.released_bytes;
+			other.retained_bytes += ap.retained_bytes;
+			any_other = true;
+			continue;
+		}
+		ap.arena = arena_index(h, prev, &cursor, a->id, a->kind ? a->kind->name : "?");
 		h->arena_points = reserve(h->arena_points, h->nr_arena_points, &h->cap_arena_points,
 					  sizeof(*h->arena_points));
 		h->arena_points[h->nr_arena_points++] = ap;
 		p.count++;
 	}
+	if (any_other) {
+		other.arena = arena_index(h, prev, &cursor, HISTORY_OTHER, HISTORY_OTHER);
+		h->arena_points = reserve(h->arena_points, h->nr_arena_points, &h->cap_arena_points,
+					  sizeof(*h->arena_points));
+		h->arena_points[h->nr_arena_points++] = other;
+		p.count++;
+	}
 	h->points[h->nr_points++] = p;
+}
+
+void history__drop_before(struct history *h, double t)
+{
+	size_t n = 0, skip_ap;
+
+	while (n < h->nr_points && h->points[n].t < t)
+		n++;
+	if (!n)
+		return;
+	skip_ap = n < h->nr_points ? h->points[n].first : h->nr_arena_points;
+	memmove(h->points, h->points + n, (h->nr_points - n) * sizeof(*h->points));
+	h->nr_points -= n;
+	memmove(h->arena_points, h->arena_points + skip_ap,
+		(h->nr_arena_points - skip_ap) * sizeof(*h->arena_points));
+	h->nr_arena_points -= skip_ap;
+	for (size_t i = 0; i < h->nr_points; i++)
+		h->points[i].first -= skip_ap;
+	drop_unused_ids(h);
+}
+
+size_t history__bytes(const struct history *h)
+{
+	size_t b = h->cap_points * sizeof(*h->points) + h->cap_arena_points * sizeof(*h->arena_points) +
+		   h->cap_arenas * 2 * sizeof(char *);
+
+	for (size_t i = 0; i < h->nr_arenas; i++)
+		b += strlen(h->arena_ids[i]) + strlen(h->arena_kinds[i]) + 2;
+	return b;
 }

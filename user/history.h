@@ -31,12 +31,23 @@ struct history {
 	char **arena_ids;              /* every arena ever seen, in order of appearance */
 	char **arena_kinds;
 	size_t nr_arenas, cap_arenas;
+	/* 0 = every arena in every point; else at most this many arenas (largest
+	 * resident first) and the rest summed as one HISTORY_OTHER point. */
+	size_t max_arenas;
 };
+
+/* The id and kind of the summed rest when max_arenas bounds a point. */
+#define HISTORY_OTHER "other"
 
 void history__init(struct history *h, size_t max_points);
 void history__free(struct history *h);
 /* Records one sample. retained(a) may be NULL (then 0). */
 void history__add(struct history *h, const struct sample *s, const struct ledger *l,
 		  uint64_t (*retained)(void *cookie, const struct arena *a), void *cookie);
+
+/* Forgets the points older than t (the agent's ring of --history). */
+void history__drop_before(struct history *h, double t);
+/* Bytes the history holds allocated (for the agent's memory bound). */
+size_t history__bytes(const struct history *h);
 
 #endif
