@@ -4,13 +4,16 @@
 set -euo pipefail
 
 # protobuf-c: the pprof exporter (user/pprof_export.c) and its code generator.
+# libmicrohttpd-dev: the agent's HTTP server (user/http_server.c): small, C, threads
+# and timeouts built in, what Debian ships for embedding an HTTP endpoint.
 core_pkgs=(clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libdeflate-dev pkg-config make gcc
-           protobuf-c-compiler libprotobuf-c-dev)
+           protobuf-c-compiler libprotobuf-c-dev libmicrohttpd-dev)
 # Allocators the fingerprint tests preload (tests/integration/test_allocators.py).
 # Not golang-go (big): the Go heap test builds its workload only when `go` exists.
 # protobuf-compiler: `protoc --decode` checks the pprof file (tests/integration/test_pprof.py).
+# prometheus: a real Prometheus server scrapes the agent in tests/integration/test_agent.py.
 test_pkgs=(libcmocka-dev python3 python3-pytest util-linux libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
-           protobuf-compiler)
+           protobuf-compiler prometheus)
 # Renders the HTML report in tests/integration/test_html.py (part of `make test`).
 html_pkgs=(chromium)
 # Peers `make bench` compares against.
