@@ -54,7 +54,12 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 DEPS_STAMP := $(BUILD)/.deps-core
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
 
-.PHONY: all deps test-deps test unit integration demo bench clean vmlinux workloads fuzz
+.PHONY: all deps test-deps test unit integration demo bench clean vmlinux workloads fuzz install uninstall
+
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary and the agent's systemd unit.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 all: $(BUILD)/arenatrace
 
@@ -161,6 +166,17 @@ test: unit fuzz integration
 
 demo: $(BUILD)/arenatrace $(BUILD)/workloads/retention
 	$(Q)scripts/demo.sh
+
+install: $(BUILD)/arenatrace
+	$(call msg,INSTALL,$(DESTDIR)$(BINDIR)/arenatrace)
+	$(Q)install -D -m 0755 $(BUILD)/arenatrace $(DESTDIR)$(BINDIR)/arenatrace
+	$(call msg,INSTALL,$(DESTDIR)$(UNITDIR)/arenatrace-agent.service)
+	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)
+	$(Q)sed 's|@BINDIR@|$(BINDIR)|g' scripts/arenatrace-agent.service > $(DESTDIR)$(UNITDIR)/arenatrace-agent.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/arenatrace-agent.service
+
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(BINDIR)/arenatrace $(DESTDIR)$(UNITDIR)/arenatrace-agent.service
 
 clean:
 	$(Q)rm -rf $(BUILD)
