@@ -29,6 +29,9 @@
 #define AGENT_MAX_HISTORY_POINTS 100000
 /* Arenas per history point (the rest summed as "other"): the HTML chart draws 8. */
 #define AGENT_HISTORY_ARENAS 16
+/* Stack tables per process (stacks__trim): about 16 MiB at most with DWARF stacks. */
+#define AGENT_MAX_STACKS 16384
+#define AGENT_MAX_CELLS 32768
 
 struct agent_target {
 	struct session s;
@@ -398,6 +401,7 @@ static void tick_all(struct agent *ag)
 		}
 		session__tick(&t->s, &smp, false);
 		history__drop_before(&t->s.history, smp.t - ag->history_s);
+		stacks__trim(t->s.stacks, &t->s.ledger, AGENT_MAX_STACKS, AGENT_MAX_CELLS);
 		session__end_tick(&t->s);
 		i++;
 	}

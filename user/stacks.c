@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,4 +452,226 @@ void stacks__export(struct stacks *s, const struct ledger *l, struct profile *p)
 						     a->id, a->kind->name, (int64_t)(e->bytes + 0.5));
 			}
 	}
+}
+
+/* ---- bounds (the agent) ------------------------------------------------------- */
+
+struct ranked {
+	double w;
+	uint32_t id;
+};
+
+static int by_weight_desc(const void *x, const void *y)
+{
+	const struct ranked *a = x, *b = y;
+
+	return a->w < b->w ? 1 : a->w > b->w ? -1 : (a->id > b->id) - (a->id < b->id);
+}
+
+static int cell_order(const void *x, const void *y)
+{
+	const struct cell *a = x, *b = y;
+
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	if (a->stack != b->stack)
+		return a->stack < b->stack ? -1 : 1;
+	if (a->arena != b->arena)
+		return a->arena < b->arena ? -1 : 1;
+	return 0;
+}
+
+/* Sums cells with the same (type, stack, arena). */
+static void merge_cells(struct stacks *s)
+{
+	size_t w = 0;
+
+	qsort(s->cells, s->nr_cells, sizeof(*s->cells), cell_order);
+	for (size_t i = 0; i < s->nr_cells; i++) {
+		if (w && !cell_order(&s->cells[w - 1], &s->cells[i]))
+			s->cells[w - 1].bytes += s->cells[i].bytes;
+		else
+			s->cells[w++] = s->cells[i];
+	}
+	s->nr_cells = w;
+}
+
+/* The stack every evicted one becomes: one frame named PROFILE_OTHER_STACKS. */
+static uint32_t other_stack(struct stacks *s)
+{
+	static const uint64_t zero;
+	uint32_t id = stack_id(s, &zero, 1);
+	struct stack *st = &s->list[id];
+
+	if (!st->frames) {
+		st->frames = calloc(1, sizeof(*st->frames));
+		if (!st->frames)
+			abort();
+		st->frames[0].function = PROFILE_OTHER_STACKS;
+	}
+	return id;
+}
+
+/* Renumbers stacks: kept[old] ones move to map[old]; the others are freed and
+ * their cells and shares go to map[old] (a kept stack, or UINT32_MAX only when
+ * nothing refers to them). Shares of one block that land on one id are summed. */
+static void renumber(struct stacks *s, const struct ledger *l, const uint32_t *map, const bool *kept)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < s->nr; i++) {
+		if (!kept[i]) {
+			free(s->list[i].ips);
+			free(s->list[i].frames);
+			continue;
+		}
+		s->list[map[i]] = s->list[i];
+		w = map[i] + 1;
+	}
+	s->nr = w;
+	for (size_t i = 0; i < s->nr_cells; i++)
+		s->cells[i].stack = map[s->cells[i].stack];
+	for (const struct arena *a = l->arenas; a; a = a->next) {
+		struct arena_stacks *as = a->stacks;
+
+		for (size_t b = 0; as && b < as->n; b++) {
+			struct sblock *blk = &as->blocks[b];
+			size_t n = 0;
+
+			for (size_t k = 0; k < blk->n; k++) {
+				struct share e = { .stack = map[blk->e[k].stack], .bytes = blk->e[k].bytes };
+				size_t j;
+
+				for (j = 0; j < n && blk->e[j].stack != e.stack; j++)
+					;
+				if (j < n)
+					blk->e[j].bytes += e.bytes;
+				else
+					blk->e[n++] = e;
+			}
+			blk->n = n;
+		}
+	}
+	s->index_cap = 0;   /* rebuilt at the next stack_id */
+	free(s->index);
+	s->index = NULL;
+	if (s->nr)
+		reindex(s);
+	merge_cells(s);
+}
+
+void stacks__trim(struct stacks *s, const struct ledger *l, size_t max_stacks, size_t max_cells)
+{
+	const char *other_arena;
+	uint32_t *map;
+	bool *kept = NULL;
+	struct ranked *rank;
+	double *weight;
+	size_t keep;
+
+	if (!s || !((max_cells && s->nr_cells > max_cells) || (max_stacks && s->nr > max_stacks)))
+		return;
+	s->st.trims++;
+	/* 1. Cells of arenas that are gone: one arena, PROFILE_OTHER_ARENAS, per kind. */
+	other_arena = intern(s, PROFILE_OTHER_ARENAS);
+	for (size_t i = 0; i < s->nr_cells; i++) {
+		bool live = false;
+
+		for (const struct arena *a = l->arenas; a && !live; a = a->next)
+			live = !a->gone && !strcmp(a->id, s->cells[i].arena);
+		if (!live)
+			s->cells[i].arena = other_arena;
+	}
+	merge_cells(s);
+	/* 2. Samples of profile (a) whose bytes were all released. */
+	for (const struct arena *a = l->arenas; a; a = a->next) {
+		struct arena_stacks *as = a->stacks;
+
+		for (size_t b = 0; as && b < as->n; b++) {
+			struct sblock *blk = &as->blocks[b];
+			size_t n = 0;
+
+			for (size_t k = 0; k < blk->n; k++)
+				if (blk->e[k].bytes >= 1)
+					blk->e[n++] = blk->e[k];
+			blk->n = n;
+		}
+	}
+	/* 3. Each stack's weight; the lightest go to the other stack (a budget of
+	 * half the bound, so trims are rare), unreferenced ones are dropped. */
+	weight = calloc(s->nr + 1, sizeof(*weight));
+	rank = calloc(s->nr + 1, sizeof(*rank));
+	map = malloc((s->nr + 1) * sizeof(*map));
+	if (!weight || !rank || !map)
+		abort();
+	for (size_t i = 0; i < s->nr_cells; i++)
+		weight[s->cells[i].stack] += fabs((double)s->cells[i].bytes) + 1;
+	for (const struct arena *a = l->arenas; a; a = a->next) {
+		const struct arena_stacks *as = a->stacks;
+
+		for (size_t b = 0; as && b < as->n; b++)
+			for (size_t k = 0; k < as->blocks[b].n; k++)
+				weight[as->blocks[b].e[k].stack] += as->blocks[b].e[k].bytes + 1;
+	}
+	for (size_t i = 0; i < s->nr; i++)
+		rank[i] = (struct ranked){ .w = weight[i], .id = (uint32_t)i };
+	qsort(rank, s->nr, sizeof(*rank), by_weight_desc);
+	keep = max_stacks ? max_stacks / 2 : s->nr;
+	{
+		size_t nr = s->nr;
+		uint32_t other = UINT32_MAX, next = 0;
+
+		for (size_t r = keep; r < nr && other == UINT32_MAX; r++)
+			if (rank[r].w > 0)
+				other = other_stack(s);     /* an existing id, or the new id nr */
+		map = realloc(map, (s->nr + 1) * sizeof(*map));
+		kept = calloc(s->nr + 1, sizeof(*kept));
+		if (!map || !kept)
+			abort();
+		for (size_t r = 0; r < nr && r < keep; r++)
+			kept[rank[r].id] = rank[r].w > 0;
+		if (other != UINT32_MAX)
+			kept[other] = true;
+		/* Kept stacks keep their order, so entries only move down. */
+		for (size_t i = 0; i < s->nr; i++)
+			map[i] = kept[i] ? next++ : UINT32_MAX;
+		for (size_t r = keep; r < nr; r++)
+			if (rank[r].w > 0 && !kept[rank[r].id])
+				map[rank[r].id] = map[other];
+	}
+	renumber(s, l, map, kept);
+	/* 4. Again for cells: past the bound, the lightest stacks' cells already
+	 * merged above; what is still over goes to the other arena. */
+	if (max_cells && s->nr_cells > max_cells) {
+		for (size_t i = 0; i < s->nr_cells; i++)
+			s->cells[i].arena = other_arena;
+		merge_cells(s);
+	}
+	/* 5. Names no cell uses. */
+	{
+		size_t w = 0;
+
+		for (size_t i = 0; i < s->nr_names; i++) {
+			bool used = s->names[i] == other_arena;
+
+			for (size_t c = 0; c < s->nr_cells && !used; c++)
+				used = s->cells[c].arena == s->names[i] || s->cells[c].kind == s->names[i];
+			if (used)
+				s->names[w++] = s->names[i];
+			else
+				free(s->names[i]);
+		}
+		s->nr_names = w;
+	}
+	free(weight);
+	free(rank);
+	free(map);
+	free(kept);
+}
+
+size_t stacks__table_sizes(const struct stacks *s, size_t *nr_cells, size_t *nr_names)
+{
+	*nr_cells = s->nr_cells;
+	*nr_names = s->nr_names;
+	return s->nr;
 }

@@ -25,6 +25,7 @@ struct stacks;
 
 struct stacks_stats {
 	uint64_t samples, fault_samples, growth_samples, release_samples, unwind_failures, distinct_stacks;
+	uint64_t trims;         /* stacks__trim calls that evicted */
 };
 
 struct stacks *stacks__new(pid_t pid, bool debuginfod);
@@ -46,5 +47,18 @@ bool stacks__replay_item(struct stacks *s, const struct ledger *l);
 /* Fills the three profiles (symbolizing each distinct stack once). */
 void stacks__export(struct stacks *s, const struct ledger *l, struct profile *p);
 void stacks__stats(const struct stacks *s, struct stacks_stats *out);
+
+/*
+ * Bounds for a run of days (the agent; the tracer keeps everything). Past
+ * max_stacks distinct stacks or max_cells (type, stack, arena) cells: cells of
+ * arenas that are gone merge into one PROFILE_OTHER_ARENAS arena per kind;
+ * samples whose bytes were all released are dropped; the lightest stacks
+ * (bytes over all profiles) beyond max_stacks / 2 become one PROFILE_OTHER_STACKS
+ * stack; if cells are still over the bound, every arena becomes
+ * PROFILE_OTHER_ARENAS. Totals per profile and kind are kept. 0 = no bound.
+ */
+void stacks__trim(struct stacks *s, const struct ledger *l, size_t max_stacks, size_t max_cells);
+/* Distinct stacks; cells and interned names in *nr_cells, *nr_names. */
+size_t stacks__table_sizes(const struct stacks *s, size_t *nr_cells, size_t *nr_names);
 
 #endif

@@ -153,9 +153,19 @@ static struct sym_entry *cache_find(struct symbolizer *s, const char *key, uint6
 	return s->cache[i].key ? &s->cache[i] : NULL;
 }
 
+/* At most this many answers cached (about 5 MiB of table): past it the cache is
+ * emptied and refills with what is looked up now (an agent runs for days over
+ * code that changes, JITs, dlopen). Only time is lost; strings stay interned. */
+#define SYM_CACHE_MAX (1u << 16)
+
 /* Inserts (the caller checked it is absent). Failing to cache only costs time. */
 static void cache_add(struct symbolizer *s, const struct sym_entry *e)
 {
+	if (s->cache_len >= SYM_CACHE_MAX) {
+		memset(s->cache, 0, s->cache_cap * sizeof(*s->cache));
+		s->cache_len = 0;
+		s->stats.cache_evictions++;
+	}
 	if (2 * (s->cache_len + 1) > s->cache_cap) {
 		size_t cap = s->cache_cap ? 2 * s->cache_cap : 1024;
 		struct sym_entry *n = calloc(cap, sizeof(*n));

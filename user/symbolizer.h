@@ -38,6 +38,7 @@ struct symbolizer_stats {
 	uint64_t no_module;      /* addresses outside every reported module */
 	uint64_t refreshes;      /* refreshes that re-read the modules (maps changed) */
 	uint64_t modules;        /* modules seen so far, including unmapped ones */
+	uint64_t cache_evictions; /* times the full cache was emptied */
 };
 
 /* Reports the modules of pid. Without debuginfod, DEBUGINFOD_URLS is removed from

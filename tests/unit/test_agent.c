@@ -21,6 +21,9 @@
 #include "http_server.h"
 #include "ledger.h"
 #include "metrics.h"
+#include "profile.h"
+#include "stacks.h"
+#include <unistd.h>
 
 #define PG 4096ULL
 
@@ -219,6 +222,65 @@ static void test_history_other_sums(void **state)
 	ledger__free(&l);
 }
 
+static int64_t profile_total(struct stacks *st, const struct ledger *l, enum profile_type t)
+{
+	struct profile *p = profile__new();
+	const struct profile_cell *c;
+	size_t n;
+	int64_t sum = 0;
+
+	stacks__export(st, l, p);
+	c = profile__cells(p, &n);
+	for (size_t i = 0; i < n; i++)
+		sum += c[i].bytes[t];
+	profile__free(p);
+	return sum;
+}
+
+/* Days of samples, every one a new stack in a new arena that soon goes: with
+ * trims the tables stay under their bounds and no byte of the faulted profile
+ * is lost (it moves to [other stacks] / [other arenas]). */
+static void test_stacks_bounded(void **state)
+{
+	const uint64_t base = 0x7e0000000000ULL;
+	struct ledger l;
+	struct stacks *st = stacks__new(getpid(), false);
+	int64_t faulted = 0;
+	size_t cells, names, max_seen = 0;
+
+	(void)state;
+	ledger__init(&l, NULL, NULL);
+	ledger__seed_done(&l);
+	stacks__attach(st, &l);
+	for (uint64_t i = 0; i < 20000; i++) {
+		uint64_t a = base + (i % 64) * 0x400000;
+		struct region r = { .start = a, .end = a + 4 * PG, .prot = PROT_READ | PROT_WRITE };
+		uint64_t ips[3] = { 0x1000 + i, 0x2000 + (i % 7), 0x3000 };
+
+		ledger__unmap(&l, a, a + 4 * PG, i >= 64 ? -1 : 0);
+		ledger__collect_gone(&l);
+		ledger__collect_gone(&l);
+		ledger__map(&l, &r, 0);
+		ledger__fault(&l, a, 1);
+		stacks__on_ips(st, &l, a, 4096, ARENATRACE_STACK_FAULT, 0, ips, 3, false);
+		faulted += 4096;
+		if (i % 50 == 0)
+			stacks__trim(st, &l, 256, 512);
+		if (stacks__table_sizes(st, &cells, &names) > max_seen)
+			max_seen = stacks__table_sizes(st, &cells, &names);
+	}
+	stacks__trim(st, &l, 256, 512);
+	assert_true(stacks__table_sizes(st, &cells, &names) <= 256);
+	assert_true(cells <= 512);
+	assert_true(names <= 2 * 512 + 1);
+	assert_true(max_seen <= 256 + 50 + 1);
+	assert_int_equal(profile_total(st, &l, PROFILE_FAULTED), faulted);
+	/* The resident profile holds what the live arenas hold (one sampled page each). */
+	assert_int_equal(profile_total(st, &l, PROFILE_RESIDENT), 64 * 4096);
+	stacks__free(st);
+	ledger__free(&l);
+}
+
 static void test_cgroup_match(void **state)
 {
 	const char *v2 = "0::/system.slice/redis.service\n";
@@ -285,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_no_targets),
 		cmocka_unit_test(test_history_flat_over_long_run),
 		cmocka_unit_test(test_history_other_sums),
+		cmocka_unit_test(test_stacks_bounded),
 		cmocka_unit_test(test_cgroup_match),
 		cmocka_unit_test(test_discovery_lists),
 		cmocka_unit_test(test_parse_listen),
