@@ -20,9 +20,8 @@
 #include "profile.h"
 #include "session.h"
 
-/* Until the multi-target BPF side lands, every target has a loader of its own;
- * this bounds how many BPF object copies the agent loads. */
-#define AGENT_MAX_TARGETS 16
+/* One BPF object for every target: one slot each. */
+#define AGENT_MAX_TARGETS ARENATRACE_MAX_TARGETS
 /* HTTP: a slow or stuck client is dropped after this long. */
 #define AGENT_HTTP_TIMEOUT_S 10
 /* The history keeps this many points at most however long --history is. */
@@ -35,7 +34,6 @@
 
 struct agent_target {
 	struct session s;
-	struct loader ld;
 	struct timeline tl;       /* never opened: the agent writes no JSON */
 	struct agent *ag;
 	double start_unix_s;
@@ -48,11 +46,14 @@ struct agent {
 	double history_s;
 	unsigned top_arenas;
 	struct discovery disc;
+	struct loader ld;         /* loaded once, targets added and removed by slot */
+	bool ld_started;
 	struct agent_target *t[AGENT_MAX_TARGETS];
 	size_t nr_t;
+	struct agent_target *by_slot[ARENATRACE_MAX_TARGETS];
 	pthread_mutex_t lock;     /* the sessions: the loop thread and the HTTP thread */
 	struct http_server *http;
-	uint64_t followed, skipped, lost_of_dropped;
+	uint64_t followed, skipped;
 	double last_tick_s;
 	uint64_t start_ns;
 	pid_t *refused;           /* pids we failed to follow: not retried every interval */
@@ -263,22 +264,35 @@ static struct agent_target *find_target(struct agent *ag, pid_t pid)
 static int drain_all(void *cookie)
 {
 	struct agent *ag = cookie;
-	int err = 0;
 
-	for (size_t i = 0; i < ag->nr_t; i++) {
-		int e = loader__drain(&ag->t[i]->ld);
-
-		if (e < 0)
-			err = e;
-	}
-	return err;
+	return loader__drain(&ag->ld);
 }
 
-static void target_free(struct agent_target *t)
+/* The ring buffer's callback: a record goes to its slot's session. Records of a
+ * slot freed since are dropped; a slot reused at once gets the old process's
+ * last records too, but they are older than the new session's seed, which
+ * skips them. */
+static int on_record(void *cookie, void *data, size_t len)
+{
+	struct agent *ag = cookie;
+	unsigned slot;
+
+	if (len < 4)
+		return 0;
+	slot = arenatrace_record_slot(data);
+	if (slot >= ARENATRACE_MAX_TARGETS || !ag->by_slot[slot])
+		return 0;
+	return session__on_record(&ag->by_slot[slot]->s, data, len);
+}
+
+static void target_free(struct agent *ag, struct agent_target *t)
 {
 	if (!t)
 		return;
-	loader__stop(&t->ld);
+	if (t->s.ld) {
+		loader__remove_target(&ag->ld, t->s.slot);
+		ag->by_slot[t->s.slot] = NULL;
+	}
 	target__close(&t->s.target);
 	session__free(&t->s);
 	free(t);
@@ -309,6 +323,7 @@ static void add_target(void *cookie, pid_t pid)
 	struct agent *ag = cookie;
 	struct agent_target *t;
 	size_t points;
+	int slot;
 
 	if (find_target(ag, pid) || refused(ag, pid))
 		return;
@@ -335,10 +350,15 @@ static void add_target(void *cookie, pid_t pid)
 		goto fail;
 	t->s.retention = retention__new(ag->o.retain_after_s, session__now_ns());
 	retention__attach(t->s.retention, &t->s.ledger);
-	if (loader__start(&t->ld, pid, ag->o.btf_path, ag->o.verbose, ag->o.call_graph, ag->o.sample_bytes,
-			  session__on_record, &t->s))
+	/* The kernel side first: what changes while we read /proc is not missed. */
+	slot = loader__add_target(&ag->ld, pid);
+	if (slot < 0) {
+		fprintf(stderr, "arenatrace: agent: BPF target slot for PID %d: %s\n", pid, strerror(-slot));
 		goto fail;
-	t->s.ld = &t->ld;
+	}
+	t->s.ld = &ag->ld;
+	t->s.slot = slot;
+	ag->by_slot[slot] = t;
 	t->s.start_ns = session__now_ns();
 	t->s.start_unix_ms = (uint64_t)time(NULL) * 1000;
 	t->start_unix_s = (double)time(NULL);
@@ -351,7 +371,7 @@ static void add_target(void *cookie, pid_t pid)
 	return;
 fail:
 	fprintf(stderr, "arenatrace: agent: cannot follow PID %d\n", pid);
-	target_free(t);
+	target_free(ag, t);
 	refuse(ag, pid);
 }
 
@@ -360,8 +380,7 @@ static void drop_target(struct agent *ag, size_t i)
 	struct agent_target *t = ag->t[i];
 
 	fprintf(stderr, "arenatrace: agent: PID %d (%s) exited; dropped\n", t->s.target.pid, t->s.target.comm);
-	ag->lost_of_dropped += loader__stat(&t->ld, ARENATRACE_STAT_LOST);
-	target_free(t);
+	target_free(ag, t);
 	ag->t[i] = ag->t[--ag->nr_t];
 }
 
@@ -378,11 +397,7 @@ static void prune_refused(struct agent *ag)
 
 static uint64_t lost_total(struct agent *ag)
 {
-	uint64_t n = ag->lost_of_dropped;
-
-	for (size_t i = 0; i < ag->nr_t; i++)
-		n += loader__stat(&ag->t[i]->ld, ARENATRACE_STAT_LOST);
-	return n;
+	return ag->ld_started ? loader__stat(&ag->ld, ARENATRACE_STAT_LOST) : 0;
 }
 
 /* One interval for every target: samples, history, exits, then discovery. */
@@ -640,22 +655,6 @@ static void on_http(void *cookie, const char *path, const struct http_request *r
 
 /* ---- main ------------------------------------------------------------------- */
 
-/* CAP_BPF (39) and CAP_PERFMON (38), or CAP_SYS_ADMIN (21), in the effective set. */
-static bool privileged(void)
-{
-	char buf[256];
-	unsigned long long eff = 0;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (!f)
-		return geteuid() == 0;
-	while (fgets(buf, sizeof(buf), f))
-		if (sscanf(buf, "CapEff: %llx", &eff) == 1)
-			break;
-	fclose(f);
-	return ((eff >> 39) & 1 && (eff >> 38) & 1) || ((eff >> 21) & 1);
-}
-
 int agent__main(int argc, char **argv)
 {
 	struct agent *ag = calloc(1, sizeof(*ag));
@@ -670,12 +669,6 @@ int agent__main(int argc, char **argv)
 	rc = parse_args(argc, argv, ag);
 	if (rc >= 0)
 		goto out;
-	if (!privileged()) {
-		fprintf(stderr, "arenatrace: agent: needs root, or the capabilities CAP_BPF, CAP_PERFMON,\n"
-			"CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (see scripts/arenatrace-agent.service)\n");
-		rc = EXIT_RUNTIME;
-		goto out;
-	}
 	{
 		struct sockaddr_storage ss;
 		socklen_t sl;
@@ -697,10 +690,19 @@ int agent__main(int argc, char **argv)
 		rc = EXIT_RUNTIME;
 		goto out_lock;
 	}
+	pthread_mutex_lock(&ag->lock);
+	/* Loaded once, no target yet: processes come and go as slots. */
+	rc = loader__start(&ag->ld, 0, ag->o.btf_path, ag->o.verbose, ag->o.call_graph, ag->o.sample_bytes,
+			   on_record, ag);
+	if (rc) {
+		pthread_mutex_unlock(&ag->lock);
+		http_server__stop(ag->http);
+		goto out_lock;
+	}
+	ag->ld_started = true;
 	fprintf(stderr, "arenatrace: agent: serving http://%s/metrics (port %u)\n", ag->listen,
 		http_server__port(ag->http));
 	ag->start_ns = session__clock_ns();
-	pthread_mutex_lock(&ag->lock);
 	discovery__scan(&ag->disc, add_target, ag);
 	pthread_mutex_unlock(&ag->lock);
 
@@ -731,7 +733,8 @@ int agent__main(int argc, char **argv)
 	http_server__stop(ag->http);
 	fprintf(stderr, "arenatrace: agent: stopped; %llu events lost in all\n", (unsigned long long)lost_total(ag));
 	for (size_t i = 0; i < ag->nr_t; i++)
-		target_free(ag->t[i]);
+		target_free(ag, ag->t[i]);
+	loader__stop(&ag->ld);
 out_lock:
 	pthread_mutex_destroy(&ag->lock);
 out:

@@ -291,22 +291,40 @@ def test_pprof_heap_decodes_and_html():
             assert http(f"{ag.base}/?pid=x")[0] == 400
 
 
-def test_new_process_picked_up_then_dropped():
+class NamedWorkload(runner.Workload):
+    """memops under another file name (so another comm): other memops on the
+    machine (other tests running) must not match --comm."""
+
+    def __init__(self, path, *args):
+        self.proc = subprocess.Popen([path, *args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+
+
+def test_new_process_picked_up_then_dropped(tmp_path):
     """--comm: a process started after the agent is followed within an interval
-    (plus the BPF load) and dropped after it exits; other names are not followed."""
-    with Agent("--comm", "nosuchprog,memops", interval="0.5") as ag:
+    and dropped after it exits; other names are not followed."""
+    comm = f"atag{os.getpid() % 100000}"
+    exe = str(tmp_path / comm)
+    shutil.copy(runner.MEMOPS, exe)
+    with Agent("--comm", f"nosuchprog,{comm}", interval="0.5") as ag:
         assert series(ag.metrics(), "arenatrace_targets") == {frozenset(): 0.0}
         t0 = time.time()
-        with runner.Workload("hold", "4") as w:
+        with NamedWorkload(exe, "hold", "4") as w:
             w.wait_ready()
             pid = w.proc.pid
             ag.wait_metric(lambda t: f'arenatrace_process_resident_bytes{{pid="{pid}"' in t,
                            "the new process", timeout=10)
             picked = time.time() - t0
-            with runner.Workload("hold", "4") as w2:   # same comm: both followed
+            with NamedWorkload(exe, "hold", "12") as w2:   # same comm: both followed
                 w2.wait_ready()
                 ag.wait_metric(lambda t: series(t, "arenatrace_targets") == {frozenset(): 2.0},
                                "two targets", timeout=10)
+                # One BPF object, two slots: each process's arenas add up to its own page tables.
+                for p in (pid, w2.proc.pid):
+                    want = groundtruth.Snapshot(p).total_bytes()
+                    ag.wait_metric(lambda t: runner.within(sum(of_pid(t, "arenatrace_arena_resident_bytes",
+                                                                      p).values()), want),
+                                   f"PID {p}'s arenas within 1% of its {want} resident bytes", timeout=10)
         ag.wait_metric(lambda t: f'pid="{pid}"' not in t and
                        series(t, "arenatrace_targets") == {frozenset(): 0.0},
                        "the exited processes dropped", timeout=10)
