@@ -40,6 +40,11 @@ struct agent_target {
 	bool gone;                /* exited: dropped at the next tick */
 };
 
+struct refusal {
+	pid_t pid;
+	bool full;                /* every slot was taken: retried once one is free */
+};
+
 struct agent {
 	struct options o;         /* what every session sees */
 	const char *listen;
@@ -56,7 +61,7 @@ struct agent {
 	uint64_t followed, skipped;
 	double last_tick_s;
 	uint64_t start_ns;
-	pid_t *refused;           /* pids we failed to follow: not retried every interval */
+	struct refusal *refused;  /* pids we could not follow: not retried every interval */
 	size_t nr_refused;
 };
 
@@ -301,20 +306,20 @@ static void target_free(struct agent *ag, struct agent_target *t)
 static bool refused(const struct agent *ag, pid_t pid)
 {
 	for (size_t i = 0; i < ag->nr_refused; i++)
-		if (ag->refused[i] == pid)
+		if (ag->refused[i].pid == pid)
 			return true;
 	return false;
 }
 
-static void refuse(struct agent *ag, pid_t pid)
+static void refuse(struct agent *ag, pid_t pid, bool full)
 {
-	pid_t *n = realloc(ag->refused, (ag->nr_refused + 1) * sizeof(*n));
+	struct refusal *n = realloc(ag->refused, (ag->nr_refused + 1) * sizeof(*n));
 
 	ag->skipped++;
 	if (!n)
 		return;
 	ag->refused = n;
-	ag->refused[ag->nr_refused++] = pid;
+	ag->refused[ag->nr_refused++] = (struct refusal){ .pid = pid, .full = full };
 }
 
 /* Starts following pid (the discovery callback; the lock is held). */
@@ -323,14 +328,14 @@ static void add_target(void *cookie, pid_t pid)
 	struct agent *ag = cookie;
 	struct agent_target *t;
 	size_t points;
-	int slot;
+	int slot = 0;
 
 	if (find_target(ag, pid) || refused(ag, pid))
 		return;
 	if (ag->nr_t == AGENT_MAX_TARGETS) {
 		fprintf(stderr, "arenatrace: agent: not following PID %d: already following %d processes\n", pid,
 			AGENT_MAX_TARGETS);
-		refuse(ag, pid);
+		refuse(ag, pid, true);
 		return;
 	}
 	t = calloc(1, sizeof(*t));
@@ -372,7 +377,7 @@ static void add_target(void *cookie, pid_t pid)
 fail:
 	fprintf(stderr, "arenatrace: agent: cannot follow PID %d\n", pid);
 	target_free(ag, t);
-	refuse(ag, pid);
+	refuse(ag, pid, slot == -ENOSPC);
 }
 
 static void drop_target(struct agent *ag, size_t i)
@@ -384,14 +389,18 @@ static void drop_target(struct agent *ag, size_t i)
 	ag->t[i] = ag->t[--ag->nr_t];
 }
 
-/* Forgets refused pids that are gone (their numbers will be reused). */
+/* Forgets refused pids that are gone (their numbers will be reused), and those
+ * refused for want of a slot once one is free. */
 static void prune_refused(struct agent *ag)
 {
 	size_t w = 0;
 
-	for (size_t i = 0; i < ag->nr_refused; i++)
-		if (!kill(ag->refused[i], 0) || errno != ESRCH)
+	for (size_t i = 0; i < ag->nr_refused; i++) {
+		if (ag->refused[i].full && ag->nr_t < AGENT_MAX_TARGETS)
+			continue;
+		if (!kill(ag->refused[i].pid, 0) || errno != ESRCH)
 			ag->refused[w++] = ag->refused[i];
+	}
 	ag->nr_refused = w;
 }
 

@@ -192,8 +192,9 @@ bool discovery__matches(const struct discovery *d, pid_t pid)
 	char buf[4096];
 	bool hit = false;
 
-	if (pid == d->self || !is_user_process(pid))
+	if (pid == d->self)
 		return false;
+	/* The cheap tests first: most processes fail them. */
 	for (size_t i = 0; i < d->nr_pids && !hit; i++)
 		hit = d->pids[i] == pid;
 	if (!hit && d->nr_comms && read_small(pid, "comm", buf, sizeof(buf)) > 0) {
@@ -204,7 +205,7 @@ bool discovery__matches(const struct discovery *d, pid_t pid)
 	if (!hit && d->nr_cgroups && read_small(pid, "cgroup", buf, sizeof(buf)) > 0)
 		for (size_t i = 0; i < d->nr_cgroups && !hit; i++)
 			hit = discovery__cgroup_match(buf, d->cgroups[i]);
-	return hit;
+	return hit && is_user_process(pid);
 }
 
 int discovery__scan(const struct discovery *d, void (*fn)(void *cookie, pid_t pid), void *cookie)
