@@ -401,3 +401,32 @@ def test_memory_flat_over_churn():
     finally:
         churn.kill()
         churn.wait()
+
+
+def test_make_install_and_unit(tmp_path):
+    """`make install` puts the binary and the unit under DESTDIR/PREFIX, the unit
+    names the installed binary and grants exactly the four capabilities, and
+    systemd accepts it (systemd-analyze verify, when systemd is installed)."""
+    prefix = str(tmp_path / "prefix")
+    r = subprocess.run(["make", "-s", "-C", runner.ROOT, "install", f"PREFIX={prefix}"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    binary = os.path.join(prefix, "bin", "arenatrace")
+    unit = os.path.join(prefix, "lib", "systemd", "system", "arenatrace-agent.service")
+    assert os.access(binary, os.X_OK)
+    with open(unit) as f:
+        text = f.read()
+    assert f"\nExecStart={binary} agent --listen 127.0.0.1:9464 " in text
+    assert "@BINDIR@" not in text
+    for key in ("AmbientCapabilities", "CapabilityBoundingSet"):
+        line = next(l for l in text.splitlines() if l.startswith(key + "="))
+        assert sorted(line.split("=", 1)[1].split()) == ["CAP_BPF", "CAP_DAC_READ_SEARCH", "CAP_PERFMON",
+                                                         "CAP_SYS_PTRACE"], line
+    assert "\nNoNewPrivileges=yes" in text and "\nDynamicUser=yes" in text
+    if shutil.which("systemd-analyze"):
+        v = subprocess.run(["systemd-analyze", "verify", "--man=no", unit], capture_output=True, text=True,
+                           timeout=60)
+        assert v.returncode == 0 and not v.stderr.strip(), v.stderr
+    r = subprocess.run(["make", "-s", "-C", runner.ROOT, "uninstall", f"PREFIX={prefix}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and not os.path.exists(binary) and not os.path.exists(unit)
