@@ -430,3 +430,40 @@ def test_make_install_and_unit(tmp_path):
     r = subprocess.run(["make", "-s", "-C", runner.ROOT, "uninstall", f"PREFIX={prefix}"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and not os.path.exists(binary) and not os.path.exists(unit)
+
+
+def test_never_opens_target_memory():
+    """Glibc arenas (where the tracer reads heap_info through /proc/PID/mem) are
+    still recognised, one arena per heap, and the agent never opens the target's
+    memory: no file descriptor of it points at /proc/PID/mem."""
+    churn = os.path.join(runner.WORKLOADS, "alloc_churn")
+    w = subprocess.Popen([churn, "churn", "2", "24"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True, bufsize=1)
+    try:
+        assert w.stdout.readline().startswith("READY start")
+        with Agent("--pid", str(w.pid)) as ag:
+            ag.wait_metric(lambda t: f'pid="{w.pid}"' in t, "the workload")
+            w.stdin.write("\n")
+            w.stdin.flush()
+            assert w.stdout.readline().startswith("READY churn")
+            text = ag.wait_metric(lambda t: sum(1 for k in of_pid(t, "arenatrace_arena_resident_bytes", w.pid)
+                                                if k.startswith("glibc_arena:")) == 2,
+                                  "the two threads' glibc arenas")
+            want = groundtruth.Snapshot(w.pid).total_bytes()
+            ag.wait_metric(lambda t: runner.within(sum(of_pid(t, "arenatrace_arena_resident_bytes",
+                                                              w.pid).values()), want),
+                           f"arenas within 1% of {want} resident bytes")
+            http(f"{ag.base}/")
+            http(f"{ag.base}/debug/pprof/heap")
+            fds = os.listdir(f"/proc/{ag.proc.pid}/fd")
+            links = []
+            for fd in fds:
+                try:
+                    links.append(os.readlink(f"/proc/{ag.proc.pid}/fd/{fd}"))
+                except OSError:
+                    pass
+            assert not [l for l in links if l.endswith("/mem")], links
+            assert text
+    finally:
+        w.stdin.close()
+        w.wait(timeout=10)
