@@ -32,12 +32,21 @@
 #define AGENT_MAX_STACKS 16384
 #define AGENT_MAX_CELLS 32768
 
+/* Counters of arenas gone, per kind, so the per-kind counters never go down. */
+struct kind_totals {
+	const char *kind;         /* the arena_kind's static name */
+	uint64_t faulted_pages, released_pages;
+};
+
+#define AGENT_MAX_KINDS 32
+
 struct agent_target {
 	struct session s;
 	struct timeline tl;       /* never opened: the agent writes no JSON */
+	struct kind_totals gone[AGENT_MAX_KINDS];
+	size_t nr_gone;
 	struct agent *ag;
 	double start_unix_s;
-	bool gone;                /* exited: dropped at the next tick */
 };
 
 struct refusal {
@@ -322,6 +331,34 @@ static void refuse(struct agent *ag, pid_t pid, bool full)
 	ag->refused[ag->nr_refused++] = (struct refusal){ .pid = pid, .full = full };
 }
 
+static struct kind_totals *kind_slot(struct kind_totals *v, size_t *n, const char *kind)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp(v[i].kind, kind))
+			return &v[i];
+	if (*n == AGENT_MAX_KINDS)
+		return NULL;
+	v[*n] = (struct kind_totals){ .kind = kind };
+	return &v[(*n)++];
+}
+
+static const char *kind_name(const struct arena *a)
+{
+	return a->kind ? a->kind->name : "?";
+}
+
+/* An arena is freed (gone, or the process exec'd): keep its counters. */
+static void on_arena_free(void *cookie, struct arena *a)
+{
+	struct agent_target *t = cookie;
+	struct kind_totals *k = kind_slot(t->gone, &t->nr_gone, kind_name(a));
+
+	if (k) {
+		k->faulted_pages += a->faulted_pages;
+		k->released_pages += a->released_pages;
+	}
+}
+
 /* Starts following pid (the discovery callback; the lock is held). */
 static void add_target(void *cookie, pid_t pid)
 {
@@ -355,6 +392,11 @@ static void add_target(void *cookie, pid_t pid)
 		goto fail;
 	t->s.retention = retention__new(ag->o.retain_after_s, session__now_ns());
 	retention__attach(t->s.retention, &t->s.ledger);
+	{
+		struct ledger_observer obs = { .on_free = on_arena_free, .cookie = t };
+
+		ledger__add_observer(&t->s.ledger, &obs);
+	}
 	/* The kernel side first: what changes while we read /proc is not missed. */
 	slot = loader__add_target(&ag->ld, pid);
 	if (slot < 0) {
@@ -495,6 +537,31 @@ static void serve_metrics(struct agent *ag, struct http_reply *r)
 			n++;
 		}
 		p->nr_arenas = n;
+		/* Per kind: the gone arenas' counters plus the live ones'. */
+		{
+			struct kind_totals k[AGENT_MAX_KINDS];
+			size_t nk = t->nr_gone;
+
+			memcpy(k, t->gone, nk * sizeof(*k));
+			for (const struct arena *a = t->s.ledger.arenas; a; a = a->next) {
+				struct kind_totals *kt = kind_slot(k, &nk, kind_name(a));
+
+				if (kt) {
+					kt->faulted_pages += a->faulted_pages;
+					kt->released_pages += a->released_pages;
+				}
+			}
+			p->kinds = calloc(nk ? nk : 1, sizeof(*p->kinds));
+			if (!p->kinds) {
+				ok = false;
+				snap.nr_procs++;
+				break;
+			}
+			for (size_t i = 0; i < nk; i++)
+				p->kinds[i] = (struct metrics_kind){ .kind = k[i].kind,
+					.faulted_bytes = k[i].faulted_pages * 4096, .released_bytes = k[i].released_pages * 4096 };
+			p->nr_kinds = nk;
+		}
 		snap.nr_procs++;
 	}
 	f = open_memstream(&r->body, &r->len);
@@ -503,8 +570,10 @@ static void serve_metrics(struct agent *ag, struct http_reply *r)
 			ok = false;
 		memstream_done(f, &r->body, &r->len, ok);
 	}
-	for (size_t i = 0; i < snap.nr_procs; i++)
+	for (size_t i = 0; i < snap.nr_procs; i++) {
 		free(procs[i].arenas);
+		free(procs[i].kinds);
+	}
 	if (r->body) {
 		r->status = 200;
 		r->content_type = "text/plain; version=0.0.4; charset=utf-8";

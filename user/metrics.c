@@ -116,6 +116,16 @@ static void proc_series(FILE *out, const char *name, const struct metrics_proces
 	fprintf(out, "} %" PRIu64 "\n", v);
 }
 
+static void kind_series(FILE *out, const char *name, const struct metrics_process *p,
+			const struct metrics_kind *k, uint64_t v)
+{
+	fprintf(out, "%s{", name);
+	proc_labels(out, p);
+	fputs(",kind=", out);
+	metrics__label_value(out, k->kind);
+	fprintf(out, "} %" PRIu64 "\n", v);
+}
+
 int metrics__render(struct metrics_snapshot *s, FILE *out)
 {
 	static const struct {
@@ -183,6 +193,20 @@ int metrics__render(struct metrics_snapshot *s, FILE *out)
 		proc_labels(out, &s->procs[i]);
 		fprintf(out, "} %.3f\n", s->procs[i].start_time_s);
 	}
+
+	family(out, "arenatrace_kind_faulted_bytes_total", "counter",
+	       "Bytes made resident in the process's arenas of this kind, arenas gone since included "
+	       "(monotonic: use it for rate()).");
+	for (size_t i = 0; i < s->nr_procs; i++)
+		for (size_t k = 0; k < s->procs[i].nr_kinds; k++)
+			kind_series(out, "arenatrace_kind_faulted_bytes_total", &s->procs[i], &s->procs[i].kinds[k],
+				    s->procs[i].kinds[k].faulted_bytes);
+	family(out, "arenatrace_kind_released_bytes_total", "counter",
+	       "Bytes the process's arenas of this kind gave back, arenas gone since included.");
+	for (size_t i = 0; i < s->nr_procs; i++)
+		for (size_t k = 0; k < s->procs[i].nr_kinds; k++)
+			kind_series(out, "arenatrace_kind_released_bytes_total", &s->procs[i], &s->procs[i].kinds[k],
+				    s->procs[i].kinds[k].released_bytes);
 
 	for (size_t f = 0; f < sizeof(arena_families) / sizeof(arena_families[0]); f++) {
 		family(out, arena_families[f].name, arena_families[f].type, arena_families[f].help);

@@ -22,6 +22,12 @@ struct metrics_arena {
 	uint64_t faulted_bytes, released_bytes;   /* cumulative */
 };
 
+/* Per kind, every arena the process ever had (gone ones too): monotonic. */
+struct metrics_kind {
+	const char *kind;
+	uint64_t faulted_bytes, released_bytes;
+};
+
 struct metrics_process {
 	pid_t pid;
 	const char *comm;
@@ -32,6 +38,8 @@ struct metrics_process {
 	double start_time_s;          /* unix time the agent started following it */
 	struct metrics_arena *arenas;
 	size_t nr_arenas;
+	struct metrics_kind *kinds;
+	size_t nr_kinds;
 };
 
 struct metrics_snapshot {

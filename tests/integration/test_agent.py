@@ -387,12 +387,16 @@ def test_memory_flat_over_churn():
         with Agent("--pid", str(churn.pid), "--history", "2s", "--top", "5", "--sample-bytes", "65536",
                    interval="0.05") as ag:
             ag.wait_metric(lambda t: f'pid="{churn.pid}"' in t, "the churning process")
-            samples = []
+            samples, faulted = [], []
             for i in range(24):
                 time.sleep(1)
-                ag.metrics()
+                text = ag.metrics()
                 http(f"{ag.base}/")     # renders the history too
                 samples.append(vm_kb(ag.proc.pid, "VmRSS"))
+                faulted.append(sum(v for k, v in series(text, "arenatrace_kind_faulted_bytes_total").items()
+                                   if dict(k).get("pid") == str(churn.pid) and dict(k)["kind"] == "anon"))
+            # The per-kind counter keeps the bytes of arenas gone since: it only grows.
+            assert all(b >= a for a, b in zip(faulted, faulted[1:])) and faulted[-1] > faulted[0], faulted
             warm, end = samples[7], samples[-1]
             print(f"\nagent VmRSS kB each second: {samples}")
             # Flat: at most 1 MiB (and 5%) more after the warm-up, over 16 s of

@@ -108,7 +108,9 @@ static void test_metrics_top_and_other(void **state)
 		{ .id = "file:/lib/b.so", .kind = "file", .resident_bytes = 3 * PG, .mapped_bytes = 8 * PG },
 		{ .id = "anon:0x3000", .kind = "anon", .resident_bytes = 60 * PG },
 	};
-	struct metrics_process p = { .pid = 7, .comm = "svc", .arenas = arenas, .nr_arenas = 6 };
+	struct metrics_kind kinds[] = { { .kind = "anon", .faulted_bytes = 99 * PG, .released_bytes = 9 * PG } };
+	struct metrics_process p = { .pid = 7, .comm = "svc", .arenas = arenas, .nr_arenas = 6,
+				     .kinds = kinds, .nr_kinds = 1 };
 	struct metrics_snapshot s = { .version = "x", .procs = &p, .nr_procs = 1, .top_arenas = 3 };
 	char *text = render(&s);
 
@@ -123,6 +125,9 @@ static void test_metrics_top_and_other(void **state)
 	assert_non_null(strstr(text, "arenatrace_arena_faulted_bytes_total{pid=\"7\",comm=\"svc\",kind=\"anon\",arena=\"other\"} 122880\n"));
 	assert_non_null(strstr(text, "arenatrace_arena_mapped_bytes{pid=\"7\",comm=\"svc\",kind=\"file\",arena=\"other\"} 32768\n"));
 	assert_int_equal(count(text, "arenatrace_arena_resident_bytes{"), 5);
+	assert_non_null(strstr(text, "# TYPE arenatrace_kind_faulted_bytes_total counter\n"
+				     "arenatrace_kind_faulted_bytes_total{pid=\"7\",comm=\"svc\",kind=\"anon\"} 405504\n"));
+	assert_non_null(strstr(text, "arenatrace_kind_released_bytes_total{pid=\"7\",comm=\"svc\",kind=\"anon\"} 36864\n"));
 	assert_null(strstr(text, "anon:0x1000"));
 	free(text);
 }
