@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -28,9 +29,11 @@
 #define AGENT_MAX_HISTORY_POINTS 100000
 /* Arenas per history point (the rest summed as "other"): the HTML chart draws 8. */
 #define AGENT_HISTORY_ARENAS 16
-/* Stack tables per process (stacks__trim): about 16 MiB at most with DWARF stacks. */
+/* Stack tables per process (stacks__trim; cells: twice as many): about 16 MiB
+ * at most with DWARF stacks. */
 #define AGENT_MAX_STACKS 16384
-#define AGENT_MAX_CELLS 32768
+/* How often the agent gives its own free memory back (malloc_trim). */
+#define AGENT_TRIM_NS (10 * 1000000000ULL)
 
 /* Counters of arenas gone, per kind, so the per-kind counters never go down. */
 struct kind_totals {
@@ -59,6 +62,7 @@ struct agent {
 	const char *listen;
 	double history_s;
 	unsigned top_arenas;
+	size_t max_stacks;        /* --max-stacks */
 	struct discovery disc;
 	struct loader ld;         /* loaded once, targets added and removed by slot */
 	bool ld_started;
@@ -70,6 +74,7 @@ struct agent {
 	uint64_t followed, skipped;
 	double last_tick_s;
 	uint64_t start_ns;
+	uint64_t last_trim_ns;
 	struct refusal *refused;  /* pids we could not follow: not retried every interval */
 	size_t nr_refused;
 };
@@ -114,6 +119,8 @@ static void usage(FILE *out)
 "                       this counts as retained (default 300)\n"
 "      --call-graph MODE  dwarf (default), fp, or none (no /debug/pprof/heap)\n"
 "      --sample-bytes N one stack per N bytes (default 4194304)\n"
+"      --max-stacks N   distinct stacks kept per process (default 16384); past it the\n"
+"                       lightest merge into [other stacks], gone arenas into [other arenas]\n"
 "      --btf PATH       kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
 "  -v, --verbose        libbpf debug output\n"
 "  -h, --help           this help\n"
@@ -152,7 +159,7 @@ bad:
 static int parse_args(int argc, char **argv, struct agent *ag)
 {
 	enum { OPT_LISTEN = 256, OPT_PID, OPT_COMM, OPT_CGROUP, OPT_HISTORY, OPT_TOP, OPT_RETAIN,
-	       OPT_CALL_GRAPH, OPT_SAMPLE_BYTES, OPT_BTF };
+	       OPT_CALL_GRAPH, OPT_SAMPLE_BYTES, OPT_BTF, OPT_MAX_STACKS };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "pid", required_argument, NULL, OPT_PID },
@@ -165,6 +172,7 @@ static int parse_args(int argc, char **argv, struct agent *ag)
 		{ "call-graph", required_argument, NULL, OPT_CALL_GRAPH },
 		{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
 		{ "btf", required_argument, NULL, OPT_BTF },
+		{ "max-stacks", required_argument, NULL, OPT_MAX_STACKS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -183,6 +191,7 @@ static int parse_args(int argc, char **argv, struct agent *ag)
 	ag->listen = "127.0.0.1:9464";
 	ag->history_s = 3600;
 	ag->top_arenas = 20;
+	ag->max_stacks = AGENT_MAX_STACKS;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+i:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -245,6 +254,11 @@ static int parse_args(int argc, char **argv, struct agent *ag)
 			o->sample_bytes = (unsigned long)v;
 			break;
 		case OPT_BTF: o->btf_path = optarg; break;
+		case OPT_MAX_STACKS:
+			if (cli__parse_uint("--max-stacks", optarg, 16, 1L << 24, &v))
+				return EXIT_USAGE;
+			ag->max_stacks = (size_t)v;
+			break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default:
@@ -451,6 +465,17 @@ static uint64_t lost_total(struct agent *ag)
 	return ag->ld_started ? loader__stat(&ag->ld, ARENATRACE_STAT_LOST) : 0;
 }
 
+/* Hands freed memory back to the kernel (the agent's own allocator retention:
+ * big replies, stack-table trims and dropped sessions leave free chunks that
+ * glibc would keep). Cheap: only free pages are touched. */
+static void trim_own_memory(struct agent *ag, uint64_t now)
+{
+	if (now - ag->last_trim_ns < AGENT_TRIM_NS)
+		return;
+	ag->last_trim_ns = now;
+	malloc_trim(0);
+}
+
 /* One interval for every target: samples, history, exits, then discovery. */
 static void tick_all(struct agent *ag)
 {
@@ -467,13 +492,14 @@ static void tick_all(struct agent *ag)
 		}
 		session__tick(&t->s, &smp, false);
 		history__drop_before(&t->s.history, smp.t - ag->history_s);
-		stacks__trim(t->s.stacks, &t->s.ledger, AGENT_MAX_STACKS, AGENT_MAX_CELLS);
+		stacks__trim(t->s.stacks, &t->s.ledger, ag->max_stacks, 2 * ag->max_stacks);
 		session__end_tick(&t->s);
 		i++;
 	}
 	prune_refused(ag);
 	discovery__scan(&ag->disc, add_target, ag);
 	ag->last_tick_s = (session__clock_ns() - t0) / 1e9;
+	trim_own_memory(ag, session__clock_ns());
 }
 
 /* ---- HTTP ------------------------------------------------------------------- */
@@ -515,6 +541,12 @@ static void serve_metrics(struct agent *ag, struct http_reply *r)
 		p->retained_bytes = smp.retained_bytes;
 		p->drift_bytes = smp.drift_bytes;
 		p->start_time_s = t->start_unix_s;
+		if (t->s.stacks) {
+			struct stacks_stats sst;
+
+			stacks__stats(t->s.stacks, &sst);
+			p->stack_trims = sst.trims;
+		}
 		p->arenas = calloc(t->s.ledger.nr_arenas ? t->s.ledger.nr_arenas : 1, sizeof(*p->arenas));
 		if (!p->arenas) {
 			ok = false;

@@ -194,6 +194,10 @@ int metrics__render(struct metrics_snapshot *s, FILE *out)
 		fprintf(out, "} %.3f\n", s->procs[i].start_time_s);
 	}
 
+	family(out, "arenatrace_process_stack_trims_total", "counter",
+	       "Times the process's stack tables reached --max-stacks and were trimmed.");
+	for (size_t i = 0; i < s->nr_procs; i++)
+		proc_series(out, "arenatrace_process_stack_trims_total", &s->procs[i], s->procs[i].stack_trims);
 	family(out, "arenatrace_kind_faulted_bytes_total", "counter",
 	       "Bytes made resident in the process's arenas of this kind, arenas gone since included "
 	       "(monotonic: use it for rate()).");

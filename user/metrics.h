@@ -36,6 +36,7 @@ struct metrics_process {
 	uint64_t retained_bytes;
 	uint64_t drift_bytes;         /* cumulative */
 	double start_time_s;          /* unix time the agent started following it */
+	uint64_t stack_trims;         /* times its stack tables reached their bound */
 	struct metrics_arena *arenas;
 	size_t nr_arenas;
 	struct metrics_kind *kinds;

@@ -378,14 +378,14 @@ def test_memory_flat_over_churn():
     """A short interval and a short --history against a process that maps and
     unmaps all the time (a new arena per mapping): after a warm-up the agent's
     RSS stops growing (the history ring, its arena table, the ledger's gone
-    arenas and the stacks all stay bounded)."""
+    arenas and the stack tables, trimmed at --max-stacks, all stay bounded)."""
     if not os.access(MAPCHURN, os.X_OK):
         pytest.fail(f"{MAPCHURN} is not built")
     churn = subprocess.Popen([MAPCHURN, "40"], stdout=subprocess.PIPE, text=True)
     try:
         assert churn.stdout.readline().startswith("READY")
         with Agent("--pid", str(churn.pid), "--history", "2s", "--top", "5", "--sample-bytes", "65536",
-                   interval="0.05") as ag:
+                   "--max-stacks", "64", interval="0.05") as ag:
             ag.wait_metric(lambda t: f'pid="{churn.pid}"' in t, "the churning process")
             samples, faulted = [], []
             for i in range(24):
@@ -397,6 +397,9 @@ def test_memory_flat_over_churn():
                                    if dict(k).get("pid") == str(churn.pid) and dict(k)["kind"] == "anon"))
             # The per-kind counter keeps the bytes of arenas gone since: it only grows.
             assert all(b >= a for a, b in zip(faulted, faulted[1:])) and faulted[-1] > faulted[0], faulted
+            # The stack tables reached their bound (128 cells) and were trimmed, again and again.
+            trims = series(text, "arenatrace_process_stack_trims_total")
+            assert list(trims.values())[0] >= 10, trims
             warm, end = samples[7], samples[-1]
             print(f"\nagent VmRSS kB each second: {samples}")
             # Flat: at most 1 MiB (and 5%) more after the warm-up, over 16 s of
