@@ -117,7 +117,7 @@ static void usage(FILE *out)
 "                       per kind as arena=\"other\" (default 20)\n"
 "      --retain-after SECS  resident memory untouched by any release for longer than\n"
 "                       this counts as retained (default 300)\n"
-"      --call-graph MODE  dwarf (default), fp, or none (no /debug/pprof/heap)\n"
+"      --call-graph MODE  dwarf (default), fp, or none (/debug/pprof/heap is then empty)\n"
 "      --sample-bytes N one stack per N bytes (default 4194304)\n"
 "      --max-stacks N   distinct stacks kept per process (default 16384); past it the\n"
 "                       lightest merge into [other stacks], gone arenas into [other arenas]\n"
