@@ -87,7 +87,11 @@ int discovery__add_cgroups(struct discovery *d, const char *list)
 		char *c = d->cgroups[i];
 		size_t len;
 
-		if (!strncmp(c, "/sys/fs/cgroup", 14) && (c[14] == '/' || !c[14]))
+		/* A path under the mount point (v2, or the unified v2 tree of a hybrid
+		 * setup) names the cgroup as /proc/PID/cgroup does without it. */
+		if (!strncmp(c, "/sys/fs/cgroup/unified", 22) && (c[22] == '/' || !c[22]))
+			memmove(c, c + 22, strlen(c + 22) + 1);
+		else if (!strncmp(c, "/sys/fs/cgroup", 14) && (c[14] == '/' || !c[14]))
 			memmove(c, c + 14, strlen(c + 14) + 1);
 		if (c[0] != '/') {
 			char *r = malloc(strlen(c) + 2);

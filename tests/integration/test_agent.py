@@ -476,3 +476,53 @@ def test_never_opens_target_memory():
     finally:
         w.stdin.close()
         w.wait(timeout=10)
+
+
+def cgroup2_root():
+    """Where cgroup v2 is mounted (the unified hierarchy of a hybrid setup too)."""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            dev, mnt, fstype = line.split()[:3]
+            if fstype == "cgroup2":
+                return mnt
+    return None
+
+
+def test_cgroup_selector(tmp_path):
+    """--cgroup: a process moved into a cgroup (v2) is followed, one outside is not."""
+    root = cgroup2_root()
+    if not root:
+        pytest.skip("no cgroup2 mount here: --cgroup is covered by the unit tests only")
+    name = f"arenatrace-test-{os.getpid()}"
+    cg = os.path.join(root, name)
+    try:
+        os.mkdir(cg)
+    except OSError as e:
+        pytest.skip(f"cannot create a cgroup under {root}: {e}")
+    inside = outside = None
+    try:
+        inside = runner.Workload("hold", "4")
+        inside.wait_ready()
+        with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+            f.write(str(inside.proc.pid))
+        with open(f"/proc/{inside.proc.pid}/cgroup") as f:
+            assert f"0::/{name}\n" in f.read()
+        outside = runner.Workload("hold", "4")
+        outside.wait_ready()
+        with Agent("--cgroup", f"/{name}") as ag:
+            ag.wait_metric(lambda t: f'arenatrace_process_resident_bytes{{pid="{inside.proc.pid}"' in t,
+                           "the process in the cgroup", timeout=10)
+            time.sleep(1.5)
+            text = ag.metrics()
+            assert f'pid="{outside.proc.pid}"' not in text
+            assert series(text, "arenatrace_targets") == {frozenset(): 1.0}
+    finally:
+        for w in (inside, outside):
+            if w:
+                w.__exit__(None, None, None)
+        for _ in range(50):
+            try:
+                os.rmdir(cg)
+                break
+            except OSError:
+                time.sleep(0.1)

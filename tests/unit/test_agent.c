@@ -316,6 +316,9 @@ static void test_discovery_lists(void **state)
 	assert_int_equal(discovery__add_cgroups(&d, "/sys/fs/cgroup/system.slice/x.service/,user.slice"), 0);
 	assert_string_equal(d.cgroups[0], "/system.slice/x.service");
 	assert_string_equal(d.cgroups[1], "/user.slice");
+	assert_int_equal(discovery__add_cgroups(&d, "/sys/fs/cgroup/unified/x,/sys/fs/cgroup"), 0);
+	assert_string_equal(d.cgroups[2], "/x");
+	assert_string_equal(d.cgroups[3], "/");
 	assert_false(discovery__empty(&d));
 	discovery__free(&d);
 	assert_true(discovery__empty(&d));
