@@ -152,6 +152,14 @@ static __always_inline void stat_inc(__u32 idx)
 
 #define NO_SLOT ARENATRACE_MAX_TARGETS
 
+/*
+ * The agent's first filter: one byte per (tgid mod 64Ki) and per hashed mm, set
+ * by user space for the followed processes, so every other process's syscalls,
+ * faults and RSS changes cost a load instead of a hash lookup.
+ */
+__u8 tgid_filter[ARENATRACE_FILTER_SIZE];
+__u8 mm_filter[ARENATRACE_FILTER_SIZE];
+
 /* The slot of process tgid, NO_SLOT when it is not traced. */
 static __always_inline __u32 slot_of(__u32 tgid)
 {
@@ -159,6 +167,8 @@ static __always_inline __u32 slot_of(__u32 tgid)
 
 	if (target_tgid)
 		return tgid == target_tgid ? 0 : NO_SLOT;
+	if (!tgid_filter[arenatrace_tgid_filter_index(tgid)])
+		return NO_SLOT;
 	slot = bpf_map_lookup_elem(&targets, &tgid);
 	return slot ? *slot & (ARENATRACE_MAX_TARGETS - 1) : NO_SLOT;
 }
@@ -322,11 +332,13 @@ static __always_inline void take_baseline(__u32 slot, struct mm_struct *mm)
 	st->base_pages[MM_ANONPAGES] = counter_baseline(slot, mm, MM_ANONPAGES);
 	st->base_pages[MM_SHMEMPAGES] = counter_baseline(slot, mm, MM_SHMEMPAGES);
 	st->mm = key;
+	st->mm_ctx_id = mm->context.ctx_id;
 	st->baseline_set = 1;
 	if (!target_tgid) {
 		if (old && old != key)
 			bpf_map_delete_elem(&target_mms, &old);
 		bpf_map_update_elem(&target_mms, &key, &slot, BPF_ANY);
+		mm_filter[arenatrace_mm_filter_index(st->mm_ctx_id)] = 1; /* cleared by user space */
 	}
 }
 
@@ -348,13 +360,16 @@ static __always_inline void learn_mm(__u32 slot)
 
 /* The slot whose mm this is, NO_SLOT if none: one lookup for the agent, none
  * for a single target, so other processes' RSS changes cost little. */
-static __always_inline __u32 slot_of_mm(__u64 mm)
+static __always_inline __u32 slot_of_mm(struct mm_struct *mm)
 {
+	__u64 key = (__u64)mm;
 	__u32 *slot;
 
 	if (target_tgid)
-		return target_state(0)->mm == mm ? 0 : NO_SLOT;
-	slot = bpf_map_lookup_elem(&target_mms, &mm);
+		return target_state(0)->mm == key ? 0 : NO_SLOT;
+	if (!mm_filter[arenatrace_mm_filter_index(mm->context.ctx_id)])
+		return NO_SLOT;
+	slot = bpf_map_lookup_elem(&target_mms, &key);
 	return slot ? *slot & (ARENATRACE_MAX_TARGETS - 1) : NO_SLOT;
 }
 
@@ -549,7 +564,7 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	barrier_var(m);
 	if (m == MM_SWAPENTS || m > MM_SHMEMPAGES)
 		return 0;
-	slot = slot_of_mm((__u64)mm);
+	slot = slot_of_mm(mm);
 	if (slot == NO_SLOT || !target_state(slot)->baseline_set)
 		return 0;
 	/* exit_mmap() tearing the whole mm down: keep the counters as they were at

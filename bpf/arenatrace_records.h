@@ -175,6 +175,7 @@ struct arenatrace_target_state {
 	__u64 mm;                 /* kernel address of the target's mm_struct, 0 until seen */
 	__s64 base_pages[4];      /* exact counter values when mm was seen, per member */
 	__u64 baseline_set;       /* 1 once base_pages holds real values */
+	__u64 mm_ctx_id;          /* mm->context.ctx_id, for the agent's mm filter */
 };
 
 /*
@@ -196,6 +197,20 @@ struct arenatrace_count_shadow {
 	__s64 count[4];
 	__s64 pad[4];
 };
+
+/* The agent's first filter (see tgid_filter in the BPF source): a byte per index. */
+#define ARENATRACE_FILTER_SIZE 65536
+
+static inline unsigned arenatrace_tgid_filter_index(__u32 tgid)
+{
+	return tgid & (ARENATRACE_FILTER_SIZE - 1);
+}
+
+/* Of an mm's x86 context id (unique per mm, counting up). */
+static inline unsigned arenatrace_mm_filter_index(__u64 mm_ctx_id)
+{
+	return (unsigned)mm_ctx_id & (ARENATRACE_FILTER_SIZE - 1);
+}
 
 /* The slot of a ring-buffer record (every record starts with type, slot). */
 static inline unsigned arenatrace_record_slot(const void *rec)

@@ -170,7 +170,28 @@ int loader__add_target(struct loader *ld, pid_t tgid)
 	if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.targets), &key, &val, BPF_ANY))
 		return -errno;
 	ld->slots[slot] = tgid;
+	ld->skel->bss->tgid_filter[arenatrace_tgid_filter_index(key)] = 1;
 	return slot;
+}
+
+/* Clears the filter bytes of a process no longer followed, unless another
+ * followed process shares them. */
+static void unfilter(struct loader *ld, __u32 tgid, __u64 mm, __u64 mm_ctx_id)
+{
+	unsigned ti = arenatrace_tgid_filter_index(tgid), mi = arenatrace_mm_filter_index(mm_ctx_id);
+	bool tgid_shared = false, mm_shared = !mm;
+
+	for (int s = 0; s < ARENATRACE_MAX_TARGETS; s++) {
+		if (!ld->slots[s])
+			continue;
+		tgid_shared |= arenatrace_tgid_filter_index(ld->slots[s]) == ti;
+		mm_shared |= ld->skel->bss->target_st[s].mm &&
+			     arenatrace_mm_filter_index(ld->skel->bss->target_st[s].mm_ctx_id) == mi;
+	}
+	if (!tgid_shared)
+		ld->skel->bss->tgid_filter[ti] = 0;
+	if (!mm_shared)
+		ld->skel->bss->mm_filter[mi] = 0;
 }
 
 void loader__remove_target(struct loader *ld, int slot)
@@ -187,6 +208,7 @@ void loader__remove_target(struct loader *ld, int slot)
 		bpf_map_delete_elem(bpf_map__fd(ld->skel->maps.target_mms), &mm);
 	ld->skel->bss->target_st[slot].baseline_set = 0;
 	ld->slots[slot] = 0;
+	unfilter(ld, key, mm, ld->skel->bss->target_st[slot].mm_ctx_id);
 }
 
 bool loader__rss_pages(struct loader *ld, int slot, int64_t *pages)

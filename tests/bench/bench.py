@@ -150,17 +150,21 @@ def main():
                     r = run(cmd, is_tracer)
                     rows.append(dict(workload=workload, mode=mode, rep=rep, **r))
                     print(f"  {workload:10} {mode:16} rep {rep}: {r['elapsed_s']:.3f} s", flush=True)
-            for mode in ("untraced", "floor", "arenatrace"):
+            for mode in ("untraced", "floor", "arenatrace", "agent"):
                 helper = None
                 if mode == "floor":
                     helper = subprocess.Popen([FLOOR, "--", "sleep", "100001"])
                 elif mode == "arenatrace":
                     helper = subprocess.Popen([TRACER, "-q", "-p", str(idle.pid)])
+                elif mode == "agent":
+                    # The agent's filter is a map lookup per syscall instead of a constant.
+                    helper = subprocess.Popen([TRACER, "agent", "--listen", "127.0.0.1:19464", "--pid", str(idle.pid)],
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 if helper:
                     time.sleep(1.0)
                 r = run(sc)
                 if helper:
-                    helper.send_signal(signal.SIGINT if mode == "arenatrace" else signal.SIGKILL)
+                    helper.send_signal(signal.SIGKILL if mode == "floor" else signal.SIGINT)
                     helper.wait()
                     if mode == "floor":
                         subprocess.run(["pkill", "-f", "sleep 100001$"], check=False)
