@@ -178,7 +178,6 @@ static int parse_args(int argc, char **argv, struct agent *ag)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options *o = &ag->o;
-	char *end;
 	long v;
 	int c;
 
@@ -209,13 +208,8 @@ static int parse_args(int argc, char **argv, struct agent *ag)
 				return EXIT_USAGE;
 			break;
 		case 'i':
-			errno = 0;
-			o->interval_s = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !isfinite(o->interval_s) || o->interval_s < 0.05 ||
-			    o->interval_s > 3600) {
-				fprintf(stderr, "arenatrace: agent: -i expects seconds in 0.05..3600, got '%s'\n", optarg);
+			if (cli__parse_secs("-i", optarg, 0.05, 3600, &o->interval_s))
 				return EXIT_USAGE;
-			}
 			break;
 		case OPT_HISTORY:
 			if (parse_duration(optarg, &ag->history_s))
@@ -227,26 +221,12 @@ static int parse_args(int argc, char **argv, struct agent *ag)
 			ag->top_arenas = (unsigned)v;
 			break;
 		case OPT_RETAIN:
-			errno = 0;
-			o->retain_after_s = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !isfinite(o->retain_after_s) || o->retain_after_s < 0 ||
-			    o->retain_after_s > 31536000.0) {
-				fprintf(stderr, "arenatrace: agent: --retain-after expects seconds >= 0, got '%s'\n", optarg);
+			if (cli__parse_secs("--retain-after", optarg, 0.0, 31536000.0, &o->retain_after_s))
 				return EXIT_USAGE;
-			}
 			break;
 		case OPT_CALL_GRAPH:
-			if (!strcmp(optarg, "dwarf"))
-				o->call_graph = 2;
-			else if (!strcmp(optarg, "fp"))
-				o->call_graph = 1;
-			else if (!strcmp(optarg, "none"))
-				o->call_graph = 0;
-			else {
-				fprintf(stderr, "arenatrace: agent: --call-graph expects dwarf, fp or none, got '%s'\n",
-					optarg);
+			if (cli__parse_call_graph(optarg, true, &o->call_graph))
 				return EXIT_USAGE;
-			}
 			break;
 		case OPT_SAMPLE_BYTES:
 			if (cli__parse_uint("--sample-bytes", optarg, 4096, 1L << 40, &v))

@@ -55,18 +55,34 @@ void cli__usage(FILE *out)
 "Exit status: 0 ok, 1 runtime failure, 2 usage error.\n");
 }
 
-static int parse_secs(const char *opt, const char *s, double min, double *out)
+int cli__parse_secs(const char *opt, const char *s, double min, double max, double *out)
 {
 	char *end;
 	double v;
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < min || v > 31536000.0) {
-		fprintf(stderr, "arenatrace: %s expects seconds >= %g, got '%s'\n", opt, min, s);
+	if (errno || end == s || *end || !isfinite(v) || v < min || v > max) {
+		fprintf(stderr, "arenatrace: %s expects seconds in %g..%g, got '%s'\n", opt, min, max, s);
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+int cli__parse_call_graph(const char *s, bool allow_none, unsigned *mode)
+{
+	if (!strcmp(s, "dwarf"))
+		*mode = 2;
+	else if (!strcmp(s, "fp"))
+		*mode = 1;
+	else if (allow_none && !strcmp(s, "none"))
+		*mode = 0;
+	else {
+		fprintf(stderr, "arenatrace: --call-graph expects dwarf%s or fp, got '%s'\n",
+			allow_none ? ", none" : "", s);
+		return -1;
+	}
 	return 0;
 }
 
@@ -144,11 +160,11 @@ int cli__parse(int argc, char **argv, struct options *o)
 			o->pid = (pid_t)v;
 			break;
 		case 'i':
-			if (parse_secs("-i", optarg, 0.01, &o->interval_s))
+			if (cli__parse_secs("-i", optarg, 0.01, 31536000.0, &o->interval_s))
 				return EXIT_USAGE;
 			break;
 		case 'd':
-			if (parse_secs("-d", optarg, 0.01, &o->duration_s))
+			if (cli__parse_secs("-d", optarg, 0.01, 31536000.0, &o->duration_s))
 				return EXIT_USAGE;
 			break;
 		case 'q': o->quiet = true; break;
@@ -157,20 +173,14 @@ int cli__parse(int argc, char **argv, struct options *o)
 		case OPT_JSON: o->json_path = optarg; break;
 		case OPT_BTF: o->btf_path = optarg; break;
 		case OPT_RETAIN:
-			if (parse_secs("--retain-after", optarg, 0.0, &o->retain_after_s))
+			if (cli__parse_secs("--retain-after", optarg, 0.0, 31536000.0, &o->retain_after_s))
 				return EXIT_USAGE;
 			break;
 		case OPT_HTML: o->html_path = optarg; break;
 		case OPT_CSV: o->csv_path = optarg; break;
 		case OPT_CALL_GRAPH:
-			if (!strcmp(optarg, "dwarf"))
-				o->call_graph = 2;
-			else if (!strcmp(optarg, "fp"))
-				o->call_graph = 1;
-			else {
-				fprintf(stderr, "arenatrace: --call-graph expects dwarf or fp, got '%s'\n", optarg);
+			if (cli__parse_call_graph(optarg, false, &o->call_graph))
 				return EXIT_USAGE;
-			}
 			break;
 		case OPT_SAMPLE_BYTES:
 			if (cli__parse_uint("--sample-bytes", optarg, 4096, 1L << 40, &v))

@@ -41,6 +41,10 @@ void cli__usage(FILE *out);
 /* Shared by `arenatrace report`: a number in min..max, and a profile name
  * (resident, faulted, growth, released -> enum profile_type); 0 or -1 (said why). */
 int cli__parse_uint(const char *opt, const char *s, long min, long max, long *out);
+/* Seconds in [min, max] into *out; prints what was expected and returns -1 otherwise. */
+int cli__parse_secs(const char *opt, const char *s, double min, double max, double *out);
+/* --call-graph: dwarf (2), fp (1), and none (0) when allow_none. */
+int cli__parse_call_graph(const char *s, bool allow_none, unsigned *mode);
 int cli__parse_profile(const char *s, unsigned *out);
 
 #endif
