@@ -10,6 +10,7 @@
 #include "events.h"
 #include "history.h"
 #include "folded_export.h"
+#include "heap.h"
 #include "html_report.h"
 #include "pprof_export.h"
 #include "profile.h"
@@ -58,6 +59,7 @@ struct tracer {
 	struct trace_writer rec;   /* -o */
 	bool recording;
 	bool no_summary;           /* report -q */
+	struct heap *heap;         /* --heap */
 };
 
 /* Points kept for the end-of-run reports; older ones coarsen beyond this. */
@@ -178,6 +180,8 @@ static void on_exec(void *cookie, const char *comm, const char *filename, uint64
 	 * image are older than this seed and are skipped. */
 	if (seed(tr))
 		tr->ledger.needs_full_reconcile = true;
+	if (tr->heap)
+		heap__exec(tr->heap);
 }
 
 static void on_exit_record(void *cookie, int exit_code, uint64_t ts_ns)
@@ -212,6 +216,10 @@ static int apply_record(struct tracer *tr, const void *data, size_t len)
 	if (tr->stacks && len >= sizeof(*sc) && sc->type == ARENATRACE_REC_SYSCALL &&
 	    sc->sys == ARENATRACE_SYS_MMAP && !(sc->args[3] & 0x20 /* MAP_ANONYMOUS */))
 		stacks__refresh(tr->stacks);
+	/* ... and its allocator entry points probed (a dlopen'ed allocator). */
+	if (tr->heap && len >= sizeof(*sc) && sc->type == ARENATRACE_REC_SYSCALL &&
+	    sc->sys == ARENATRACE_SYS_MMAP && !(sc->args[3] & 0x20) && (sc->args[2] & 4 /* PROT_EXEC */))
+		heap__maps_changed(tr->heap);
 	return 0;
 }
 
@@ -239,6 +247,9 @@ static int drain(struct tracer *tr)
 
 	if (!tr->replay) {
 		err = loader__drain(&tr->ld);
+		/* After the main ring: the mappings the blocks sit in are known. */
+		if (tr->heap && err >= 0 && heap__drain(tr->heap, tr->stacks, &tr->ledger) < 0)
+			err = -EIO;
 		input__put(IN_DRAIN_END, NULL, 0);
 		return err;
 	}
@@ -317,6 +328,8 @@ static void fill_sample(struct tracer *tr, struct sample *s, bool final)
 	s->threads_created = tr->threads_created;
 	s->retained_bytes = retention__retained_total(tr->retention, &tr->ledger, now_ns());
 	s->final = final;
+	if (tr->heap)
+		heap__tick(tr->heap, &tr->ledger, s);
 }
 
 static bool needs_reconcile(const struct ledger *l)
@@ -394,6 +407,34 @@ static int write_reports(struct tracer *tr, uint64_t now, const char *diagnosis)
 	return err;
 }
 
+/* --heap: what the probes saw, and what they could not. */
+static void heap_summary(struct tracer *tr, FILE *out)
+{
+	struct heap_stats st;
+
+	heap__stats(tr->heap, &st);
+	fprintf(out, "\nHeap (--heap, %s%s): %llu allocations (%.1f MiB), %llu frees, %llu uprobes",
+		heap__mode(tr->heap), tr->o->heap_sample ? ", weights unbiased" : "",
+		(unsigned long long)st.allocs, st.alloc_bytes / 1048576.0, (unsigned long long)st.frees,
+		(unsigned long long)st.probes);
+	if (st.probe_failures)
+		fprintf(out, " (%llu failed to attach)", (unsigned long long)st.probe_failures);
+	fputc('\n', out);
+	if (!st.probes)
+		fprintf(out, "  no allocator entry point was probed: live bytes are unknown (0)\n");
+	if (st.unknown_frees)
+		fprintf(out, "  %llu frees of blocks never seen allocated, ignored: allocated before the probes%s, "
+			"or handed back by the allocator itself (glibc's tcache at thread exit)\n",
+			(unsigned long long)st.unknown_frees, tr->o->cmd ? "" : " (live bytes cover only blocks "
+			"allocated since the attach)");
+	if (st.lost || st.blocks_full || st.pages_full)
+		fprintf(out, "  lost: %llu blocks (block map full), %llu (page map full), %llu ring records\n",
+			(unsigned long long)st.blocks_full, (unsigned long long)st.pages_full,
+			(unsigned long long)st.lost);
+	if (st.unplaced_bytes)
+		fprintf(out, "  %.1f MiB live in no known mapping\n", st.unplaced_bytes / 1048576.0);
+}
+
 /* The end: bursts, the diagnosis, the summary on the terminal, the reports. */
 static int conclude(struct tracer *tr, const struct sample *s, uint64_t now)
 {
@@ -403,12 +444,21 @@ static int conclude(struct tracer *tr, const struct sample *s, uint64_t now)
 
 	retention__update_bursts(tr->retention, &tr->ledger);
 	timeline__bursts(&tr->tl, s, &tr->ledger, tr->retention, tr->start_ns);
-	diagnosis__make(&d, &tr->ledger, tr->retention, s->rss_bytes, now);
+	if (tr->heap) {
+		diagnosis__make_heap(&d, &tr->ledger, tr->retention, s->rss_bytes, s->live_bytes, now);
+		d.unknown_frees = s->heap_unknown_frees;
+		d.since_attach = !tr->o->cmd;
+		d.sampled = tr->o->heap_sample != 0;
+	} else {
+		diagnosis__make(&d, &tr->ledger, tr->retention, s->rss_bytes, now);
+	}
 	diagnosis__text(&d, tr->o->retain_after_s, text, sizeof(text));
 	timeline__diagnosis(&tr->tl, s, &d, text);
 	if (!tr->no_summary) {
 		live_view__summary(out, s, &tr->ledger, tr->o->top);
 		live_view__bursts(out, tr->retention, tr->start_ns);
+		if (tr->heap)
+			heap_summary(tr, out);
 		fprintf(out, "\n%s", text);
 		fflush(out);
 	}
@@ -584,6 +634,44 @@ static int finish(struct tracer *tr, int err)
 	return err;
 }
 
+/* --heap, launch mode: the allocators it will load, probed before it runs. A
+ * library found only later (dlopen, an unusual libc path) is probed when mapped. */
+static void heap_attach_launch(struct tracer *tr)
+{
+	int n = heap__attach_launch(tr->heap);
+
+	if (n < 0)
+		fprintf(stderr, "arenatrace: --heap: warning: some allocator entry points could not be probed; "
+			"live bytes miss their calls\n");
+	else if (!n)
+		fprintf(stderr, "arenatrace: --heap: warning: no known allocator (glibc, jemalloc, tcmalloc, "
+			"mimalloc) found for %s yet; one loaded later is probed when mapped, until then live "
+			"bytes are 0\n", tr->o->cmd[0]);
+}
+
+/* --heap, attach mode: probe what is mapped. Returns 0 or an exit code. */
+static int heap_attach_running(struct tracer *tr)
+{
+	int n = heap__rescan(tr->heap);
+
+	if (!heap__probing(tr->heap)) {
+		if (n < 0)
+			fprintf(stderr, "arenatrace: --heap: attaching uprobes to the allocator of PID %d failed "
+				"(run with -v for each failure)\n", tr->target.pid);
+		else
+			fprintf(stderr, "arenatrace: --heap: PID %d uses no allocator arenatrace knows (glibc, "
+				"jemalloc, tcmalloc, mimalloc, in a library or its executable); run without --heap\n",
+				tr->target.pid);
+		return n < 0 ? EXIT_RUNTIME : EXIT_USAGE;
+	}
+	if (n < 0)
+		fprintf(stderr, "arenatrace: --heap: warning: some allocator entry points could not be probed; "
+			"live bytes miss their calls\n");
+	fprintf(stderr, "arenatrace: --heap: attached to a running process: live bytes count only blocks "
+		"allocated from now on\n");
+	return 0;
+}
+
 int tracer__run(const struct options *o)
 {
 	struct tracer tr = { .o = o };
@@ -611,9 +699,25 @@ int tracer__run(const struct options *o)
 			    on_record, &tr);
 	if (err)
 		goto cleanup;
+	if (o->heap) {
+		struct heap_config hc = {
+			.pid = tr.target.pid, .sample_bytes = o->heap_sample, .stack_mode = o->call_graph,
+			.stack_sample_bytes = o->sample_bytes, .verbose = o->verbose,
+		};
+
+		tr.heap = heap__new(&hc);
+		if (!tr.heap) {
+			err = EXIT_RUNTIME;
+			goto cleanup;
+		}
+	}
 	if (timeline__open(&tr.tl, o->json_path)) {
 		err = EXIT_RUNTIME;
 		goto cleanup;
+	}
+	if (tr.heap) {
+		tr.tl.heap_mode = heap__mode(tr.heap);
+		tr.tl.heap_sample_bytes = heap__sample_bytes(tr.heap);
 	}
 	tr.start_ns = now_ns();
 	if (o->cmd) {
@@ -621,6 +725,8 @@ int tracer__run(const struct options *o)
 		if (err)
 			goto cleanup;
 		read_comm(&tr);
+		if (tr.heap)
+			heap_attach_launch(&tr);
 		if (seed(&tr)) {
 			err = EXIT_RUNTIME;
 			goto cleanup;
@@ -634,6 +740,8 @@ int tracer__run(const struct options *o)
 		}
 		/* The target ran while we read it: one check against the page tables. */
 		tr.ledger.needs_full_reconcile = true;
+		if (tr.heap && (err = heap_attach_running(&tr)))
+			goto cleanup;
 	}
 	begin_timeline(&tr, mode);
 
@@ -654,6 +762,7 @@ cleanup:
 		target__close(&tr.target);
 		target__poll_exit(&tr.target);
 	}
+	heap__free(tr.heap);
 	loader__stop(&tr.ld);
 	target__close(&tr.target);
 	tracer_free(&tr);
