@@ -405,6 +405,8 @@ int heap__rescan(struct heap *h)
 	rs.files += r > 0;
 	rs.failed |= r < 0;
 	procmaps__for_each(h->c.pid, rescan_one, &rs);
+	if (h->c.verbose)
+		fprintf(stderr, "arenatrace: --heap: rescanned the maps: %d new files probed\n", rs.files);
 	return rs.failed ? -1 : rs.files;
 }
 
@@ -413,24 +415,28 @@ void heap__maps_changed(struct heap *h)
 	h->rescan_due = true;
 }
 
-static void clear_map(int fd)
+/* Empties a hash map: its keys first (a bounded walk), then each deleted. */
+static void clear_map(int fd, uint32_t max_entries)
 {
-	uint64_t key, next;
-	bool first = true;
+	uint64_t *keys = malloc((size_t)max_entries * sizeof(*keys));
+	uint32_t n = 0;
 
-	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
-		bpf_map_delete_elem(fd, &next);
-		key = next;
-		first = false;
-	}
+	if (!keys)
+		abort();
+	if (!bpf_map_get_next_key(fd, NULL, &keys[0]))
+		for (n = 1; n < max_entries && !bpf_map_get_next_key(fd, &keys[n - 1], &keys[n]); n++)
+			;
+	for (uint32_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &keys[i]);
+	free(keys);
 }
 
 void heap__exec(struct heap *h)
 {
 	/* The probes stay on their files (a new image mapping the same libc is
 	 * covered); the old image's blocks and pages are gone. */
-	clear_map(bpf_map__fd(h->skel->maps.blocks));
-	clear_map(bpf_map__fd(h->skel->maps.pages));
+	clear_map(bpf_map__fd(h->skel->maps.blocks), bpf_map__max_entries(h->skel->maps.blocks));
+	clear_map(bpf_map__fd(h->skel->maps.pages), bpf_map__max_entries(h->skel->maps.pages));
 	free(h->sampled);
 	h->sampled = NULL;
 	h->sampled_cap = h->sampled_nr = 0;
