@@ -169,9 +169,9 @@ def test_inuse_profile(traced, tmp_path):
             if fn in stack.split(";"):
                 by_fn[fn] = by_fn.get(fn, 0) + int(n)
     assert abs(total - want) <= 0.10 * want, f"inuse total {total}, live {want}\n{folded.read_text()[:2000]}"
-    # 24 MiB kept by the workers, 11 MiB by main directly.
+    # 24 MiB kept by the workers (under start_thread), 11 MiB by main directly.
     assert by_fn.get("work", 0) >= 0.8 * 24 * MiB, (by_fn, folded.read_text()[:2000])
-    assert by_fn.get("main", 0) - by_fn.get("work", 0) >= 0 and by_fn.get("main", 0) >= 0.8 * 11 * MiB, by_fn
+    assert by_fn.get("main", 0) >= 0.8 * 11 * MiB, by_fn
     with gzip.open(pprof, "rb") as f:
         assert b"inuse_space" in f.read()
     del cp
@@ -240,7 +240,11 @@ def test_bad_input(tmp_path):
 def test_no_allocator(tmp_path):
     """A static program with no allocator: attach refuses (exit 2, says why); launch warns and runs."""
     src, exe = tmp_path / "noalloc.c", tmp_path / "noalloc"
-    src.write_text("void _start(void) { for (;;) __asm__ volatile(\"pause\"); }\n")
+    # Sleeps 3 s (nanosleep) and exits, with raw system calls: no libc at all.
+    src.write_text(
+        "static long sys(long n, long a, long b) { long r; __asm__ volatile(\"syscall\" : \"=a\"(r) "
+        ": \"a\"(n), \"D\"(a), \"S\"(b) : \"rcx\", \"r11\", \"memory\"); return r; }\n"
+        "void _start(void) { long ts[2] = { 3, 0 }; sys(35, (long)ts, 0); sys(60, 0, 0); }\n")
     if subprocess.run(["gcc", "-O1", "-static", "-nostdlib", "-o", str(exe), str(src)]).returncode:
         pytest.skip("gcc cannot build a -nostdlib static program here")
     w = subprocess.Popen([str(exe)])
@@ -250,5 +254,5 @@ def test_no_allocator(tmp_path):
     finally:
         w.kill()
         w.wait()
-    p = runner.run_tracer(["-q", "--heap", "-d", "0.5", "--", str(exe)])
+    p = runner.run_tracer(["-q", "--heap", "--", str(exe)])
     assert p.returncode == 0 and "no known allocator" in p.stderr, p.stderr

@@ -8,8 +8,9 @@
  *
  * THREADS threads each allocate MIB MiB in blocks of 512-896 bytes, through
  * every entry point the tracer probes (malloc, calloc, realloc growing a block,
- * realloc(NULL, n), reallocarray, posix_memalign, aligned_alloc, memalign), and
- * free all but one in KEEP of them; the main thread then keeps an 8 MiB block
+ * realloc(NULL, n), reallocarray, posix_memalign, aligned_alloc, memalign), then
+ * free all but one in KEEP of them (the pattern that leaves an allocator
+ * holding memory); the main thread then keeps an 8 MiB block
  * (above glibc's mmap threshold) and a 3 MiB calloc. Live bytes are the bytes
  * requested by the blocks kept (a realloc'ed block counts its last size).
  * Bookkeeping arrays are mmap'ed, so they are not live heap bytes.
@@ -36,7 +37,8 @@ struct worker {
 	unsigned id;
 	size_t target_bytes;
 	unsigned keep;
-	void **kept;
+	void **kept;          /* every block, then the kept ones at the front */
+	uint32_t *sizes;
 	size_t nr_kept, cap_kept;
 	uint64_t live;        /* requested bytes of the blocks kept */
 };
@@ -118,23 +120,28 @@ static void *alloc_one(unsigned i, size_t size)
 	return p;
 }
 
+/* The burst: every block first, then all but one in KEEP freed, as a burst of
+ * requests leaves them (the survivors pin the memory around them). */
 static void *work(void *arg)
 {
 	struct worker *w = arg;
-	size_t done = 0;
+	size_t done = 0, n = 0;
 
 	for (unsigned i = 0; done < w->target_bytes; i++) {
 		size_t size = 512 + ((i * 37 + w->id * 11) % 6) * 64;   /* 512..832, multiples of 64 */
-		void *p = alloc_one(i, size);
 
+		if (n == w->cap_kept)
+			die("bookkeeping full");
+		w->kept[n] = alloc_one(i, size);
+		w->sizes[n++] = (uint32_t)size;
 		done += size;
+	}
+	for (size_t i = 0; i < n; i++) {
 		if (i % w->keep == 0) {
-			if (w->nr_kept == w->cap_kept)
-				die("bookkeeping full");
-			w->kept[w->nr_kept++] = p;
-			w->live += size;
+			w->kept[w->nr_kept++] = w->kept[i];
+			w->live += w->sizes[i];
 		} else {
-			free(p);
+			free(w->kept[i]);
 		}
 	}
 	return NULL;
@@ -161,8 +168,9 @@ int main(int argc, char **argv)
 	wait_line();
 	for (unsigned t = 0; t < threads; t++) {
 		ws[t] = (struct worker){ .id = t, .target_bytes = mib * MIB, .keep = keep };
-		ws[t].cap_kept = mib * MIB / 512 / keep + 2;
+		ws[t].cap_kept = mib * MIB / 512 + 2;
 		ws[t].kept = map(ws[t].cap_kept * sizeof(void *));
+		ws[t].sizes = map(ws[t].cap_kept * sizeof(uint32_t));
 		if (pthread_create(&tids[t], NULL, work, &ws[t]))
 			die("pthread_create");
 	}
