@@ -361,6 +361,11 @@ static uint64_t retained_of(void *cookie, const struct arena *a)
 	struct tracer *tr = cookie;
 	struct arena_retention ar;
 
+	if (tr->heap) {   /* --heap: resident - live */
+		uint64_t res = (uint64_t)a->resident_pages * 4096, live = a->live_bytes > 0 ? (uint64_t)a->live_bytes : 0;
+
+		return res > live ? res - live : 0;
+	}
 	return retention__arena(tr->retention, a, tr->tick_now, &ar) ? ar.retained_bytes : 0;
 }
 

@@ -126,6 +126,9 @@ def main():
             ("arenatrace-dwarf", [TRACER, "-q", "--call-graph", "dwarf", "--"] + ch, True),
             ("arenatrace-fp", [TRACER, "-q", "--call-graph", "fp", "--"] + ch, True),
             ("arenatrace-record", [TRACER, "-q", "-o", rec, "--force", "--"] + ch, True),
+            # --heap: a uprobe hit per malloc/free (and its return): about 10x here (issue 8).
+            ("arenatrace-heap", [TRACER, "-q", "--heap", "--"] + ch, True),
+            ("arenatrace-heap-sampled", [TRACER, "-q", "--heap", "--heap-sample", "524288", "--"] + ch, True),
         ],
     }
     if bt:
