@@ -32,6 +32,17 @@ const volatile __u64 heap_sample_bytes = 0;   /* 0: exact */
 const volatile __u32 stack_mode = 0;          /* 0 off, else enum arenatrace_stack_mode */
 const volatile __u64 stack_sample_bytes = 512 * 1024;   /* exact mode: one stack per this many bytes */
 
+/*
+ * The target's image: bumped at exec, in the kernel, so blocks of the new image
+ * never meet the old image's (their keys carry it; user space drops stale
+ * pages). Keys: a block's address | gen << 48, a page's number | gen << 40
+ * (user addresses are below 2^47).
+ */
+__u64 heap_gen;
+
+#define BLOCK_KEY(addr) ((addr) | (heap_gen << 48))
+#define PAGE_KEY(addr) (((addr) >> 12) | (heap_gen << 40))
+
 /* What one thread is doing inside a probed call, and its sampling counters. */
 struct heap_thread {
 	__u64 sp;             /* stack pointer at the outermost call's entry */
@@ -152,7 +163,7 @@ static __always_inline struct heap_thread *thread_get(__u32 tid)
 
 static __always_inline bool page_add(__u64 addr, __s64 delta)
 {
-	__u64 key = addr >> 12;
+	__u64 key = PAGE_KEY(addr);
 	__s64 zero = 0, *v = bpf_map_lookup_elem(&pages, &key);
 
 	if (!v) {
@@ -233,12 +244,13 @@ static __always_inline void emit_stack(struct pt_regs *ctx, __u64 addr, __u64 we
 /* Takes a block out of the live set; false when it was not there. */
 static __always_inline bool block_take(__u64 addr, struct arenatrace_heap_block *out)
 {
-	struct arenatrace_heap_block *b = bpf_map_lookup_elem(&blocks, &addr);
+	__u64 key = BLOCK_KEY(addr);
+	struct arenatrace_heap_block *b = bpf_map_lookup_elem(&blocks, &key);
 
 	if (!b)
 		return false;
 	*out = *b;
-	if (bpf_map_delete_elem(&blocks, &addr))
+	if (bpf_map_delete_elem(&blocks, &key))
 		return false;   /* another thread took it first (a double free) */
 	page_add(addr, -(__s64)out->weight);
 	if (out->stack_weight)
@@ -260,17 +272,18 @@ static __always_inline void block_free(__u64 addr)
 /* Puts a block back as it was (a realloc that failed). */
 static __always_inline void block_restore(__u64 addr, struct arenatrace_heap_block *b)
 {
-	if (bpf_map_update_elem(&blocks, &addr, b, BPF_NOEXIST))
+	__u64 key = BLOCK_KEY(addr);
+
+	b->stack_weight = 0;   /* its stack sample was withdrawn from the profile */
+	if (bpf_map_update_elem(&blocks, &key, b, BPF_NOEXIST))
 		return;
 	page_add(addr, (__s64)b->weight);
-	b->stack_weight = 0;   /* its stack sample was withdrawn from the profile */
-	bpf_map_update_elem(&blocks, &addr, b, BPF_EXIST);
 }
 
 static __always_inline void block_alloc(struct pt_regs *ctx, struct heap_thread *t, __u64 addr, __u64 size)
 {
 	struct arenatrace_heap_block b = { .size = size }, old;
-	__u64 weight = size;
+	__u64 weight = size, key = BLOCK_KEY(addr);
 
 	stat_add(ARENATRACE_HEAP_STAT_ALLOCS, 1);
 	stat_add(ARENATRACE_HEAP_STAT_ALLOC_BYTES, size);
@@ -295,12 +308,12 @@ static __always_inline void block_alloc(struct pt_regs *ctx, struct heap_thread 
 	/* Still live at this address: its free went unseen (an unprobed path). */
 	if (block_take(addr, &old))
 		stat_add(ARENATRACE_HEAP_STAT_REPLACED, 1);
-	if (bpf_map_update_elem(&blocks, &addr, &b, BPF_NOEXIST)) {
+	if (bpf_map_update_elem(&blocks, &key, &b, BPF_NOEXIST)) {
 		stat_add(ARENATRACE_HEAP_STAT_BLOCKS_FULL, 1);
 		return;
 	}
 	if (!page_add(addr, (__s64)weight)) {
-		bpf_map_delete_elem(&blocks, &addr);
+		bpf_map_delete_elem(&blocks, &key);
 		return;
 	}
 	stat_add(ARENATRACE_HEAP_STAT_SAMPLED, 1);
@@ -369,7 +382,7 @@ int heap_enter(struct pt_regs *ctx)
 SEC("uretprobe")
 int heap_exit(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), ret, p = 0;
+	__u64 id = bpf_get_current_pid_tgid(), ret, p = 0, key;
 	struct arenatrace_heap_block *b;
 	struct heap_thread *t;
 	__u32 tid = (__u32)id;
@@ -401,7 +414,8 @@ int heap_exit(struct pt_regs *ctx)
 		break;
 	case ARENATRACE_HEAP_XALLOCX:
 		/* Resized in place when the usable size reached the request. */
-		b = t->ptr ? bpf_map_lookup_elem(&blocks, &t->ptr) : NULL;
+		key = BLOCK_KEY(t->ptr);
+		b = t->ptr ? bpf_map_lookup_elem(&blocks, &key) : NULL;
 		if (b && !heap_sample_bytes && ret >= t->size) {
 			__u64 want = t->size + t->extra, now = ret < want ? ret : want;
 
@@ -411,5 +425,14 @@ int heap_exit(struct pt_regs *ctx)
 		}
 		break;
 	}
+	return 0;
+}
+
+/* A new image: its blocks start a new generation (see heap_gen). */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(heap_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == target_tgid)
+		__sync_fetch_and_add(&heap_gen, 1);
 	return 0;
 }

@@ -41,6 +41,7 @@ struct heap {
 	int nr_cpus;
 	struct bpf_link **links;
 	size_t nr_links, cap_links;
+	size_t exec_links;               /* links that are not uprobes */
 	struct probed_file *files;
 	size_t nr_files, cap_files;
 	bool rescan_due;
@@ -178,6 +179,19 @@ struct heap *heap__new(const struct heap_config *c)
 			"verifier log)\n", strerror(-err));
 		goto fail;
 	}
+	/* The exec hook only; the uprobes are attached per file (heap__rescan). */
+	{
+		struct bpf_link *link = bpf_program__attach(h->skel->progs.heap_exec);
+
+		if (!link) {
+			fprintf(stderr, "arenatrace: --heap: attaching to sched_process_exec failed: %s\n",
+				strerror(errno));
+			goto fail;
+		}
+		h->links = growable__reserve(h->links, &h->cap_links, h->nr_links + 1, sizeof(*h->links));
+		h->links[h->nr_links++] = link;
+		h->exec_links = 1;
+	}
 	h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.heap_events), on_record, h, NULL);
 	if (!h->rb) {
 		fprintf(stderr, "arenatrace: --heap: ring buffer: %s\n", strerror(errno));
@@ -211,7 +225,7 @@ void heap__free(struct heap *h)
 
 bool heap__probing(const struct heap *h)
 {
-	return h->nr_links > 0;
+	return h->nr_links > h->exec_links;
 }
 
 const char *heap__mode(const struct heap *h)
@@ -415,8 +429,9 @@ void heap__maps_changed(struct heap *h)
 	h->rescan_due = true;
 }
 
-/* Empties a hash map: its keys first (a bounded walk), then each deleted. */
-static void clear_map(int fd, uint32_t max_entries)
+/* Deletes the keys of a hash map whose generation (key >> shift) is not gen:
+ * its keys first (a bounded walk), then each one. */
+static void drop_stale(int fd, uint32_t max_entries, unsigned shift, uint64_t gen)
 {
 	uint64_t *keys = malloc((size_t)max_entries * sizeof(*keys));
 	uint32_t n = 0;
@@ -427,16 +442,20 @@ static void clear_map(int fd, uint32_t max_entries)
 		for (n = 1; n < max_entries && !bpf_map_get_next_key(fd, &keys[n - 1], &keys[n]); n++)
 			;
 	for (uint32_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &keys[i]);
+		if (keys[i] >> shift != gen)
+			bpf_map_delete_elem(fd, &keys[i]);
 	free(keys);
 }
 
 void heap__exec(struct heap *h)
 {
 	/* The probes stay on their files (a new image mapping the same libc is
-	 * covered); the old image's blocks and pages are gone. */
-	clear_map(bpf_map__fd(h->skel->maps.blocks), bpf_map__max_entries(h->skel->maps.blocks));
-	clear_map(bpf_map__fd(h->skel->maps.pages), bpf_map__max_entries(h->skel->maps.pages));
+	 * covered). The kernel started a new generation at the exec itself: the
+	 * old image's blocks and pages are dropped, the new one's kept. */
+	uint64_t gen = h->skel->bss->heap_gen;
+
+	drop_stale(bpf_map__fd(h->skel->maps.blocks), bpf_map__max_entries(h->skel->maps.blocks), 48, gen);
+	drop_stale(bpf_map__fd(h->skel->maps.pages), bpf_map__max_entries(h->skel->maps.pages), 40, gen);
 	free(h->sampled);
 	h->sampled = NULL;
 	h->sampled_cap = h->sampled_nr = 0;
@@ -463,6 +482,7 @@ void heap__tick(struct heap *h, struct ledger *l, struct sample *s)
 	__u64 batch = 0;
 	bool first = true;
 	int64_t total = 0, unplaced = 0;
+	uint64_t gen = h->skel->bss->heap_gen;
 	struct heap_stats st;
 
 	for (struct arena *a = l->arenas; a; a = a->next)
@@ -478,10 +498,11 @@ void heap__tick(struct heap *h, struct ledger *l, struct sample *s)
 		for (__u32 i = 0; i < count; i++) {
 			const struct region *r;
 
-			if (!h->vals[i])
+			/* Zero, or the old image's (dropped at its exec record). */
+			if (!h->vals[i] || h->keys[i] >> 40 != gen)
 				continue;
 			total += h->vals[i];
-			r = ledger__region_at(l, h->keys[i] << 12);
+			r = ledger__region_at(l, (h->keys[i] & ((1ULL << 40) - 1)) << 12);
 			if (r && r->arena)
 				r->arena->live_bytes += h->vals[i];
 			else
@@ -524,7 +545,7 @@ void heap__stats(struct heap *h, struct heap_stats *out)
 		.lost = sums[ARENATRACE_HEAP_STAT_LOST],
 		.nested = sums[ARENATRACE_HEAP_STAT_NESTED],
 		.replaced = sums[ARENATRACE_HEAP_STAT_REPLACED],
-		.probes = h->nr_links,
+		.probes = h->nr_links - h->exec_links,
 		.probe_failures = h->probe_failures,
 		.unplaced_bytes = h->unplaced_bytes,
 	};
