@@ -133,14 +133,19 @@ static int on_record(void *cookie, void *data, size_t len)
 	const struct arenatrace_heap_free_record *f = data;
 	struct sampled_block b;
 
+	uint32_t type;
+
 	if (len < sizeof(__u32))
 		return 0;
-	if (f->type == ARENATRACE_HEAP_REC_FREE && len >= sizeof(*f)) {
+	/* The low 16 bits: the type, whatever the upper half holds (records are
+	 * to lead with a u16 type and a u16 slot). */
+	type = f->type & 0xffff;
+	if (type == ARENATRACE_HEAP_REC_FREE && len >= sizeof(*f)) {
 		if (h->stacks && sampled_take(h, f->addr, &b))
 			stacks__heap_free(h->stacks, b.cell, (int64_t)b.weight);
 		return 0;
 	}
-	if (f->type == ARENATRACE_REC_STACK && len >= sizeof(struct arenatrace_stack_record) && h->stacks) {
+	if (type == ARENATRACE_REC_STACK && len >= sizeof(struct arenatrace_stack_record) && h->stacks) {
 		const struct arenatrace_stack_record *r = data;
 		int64_t cell = stacks__heap_alloc(h->stacks, h->ledger, r, len);
 
