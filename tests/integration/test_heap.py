@@ -261,3 +261,29 @@ def test_no_allocator(tmp_path):
         w.wait()
     p = runner.run_tracer(["-q", "--heap", "--", str(exe)])
     assert p.returncode == 0 and "no known allocator" in p.stderr, p.stderr
+
+
+def test_dlopen(traced):
+    """An allocator dlopen'ed while traced is probed when its mapping is read: the
+    live bytes of its blocks (in its own arenas) are exact."""
+    lib = os.path.join(LIBDIR, PRELOADS["mimalloc"])
+    if not os.path.exists(lib):
+        pytest.skip(f"{lib} is missing (scripts/install-deps.sh test installs it)")
+    run = traced(cmd=["/usr/bin/python3", os.path.join(runner.ROOT, "tests", "workloads", "heap_dlopen.py"), lib],
+                 opts=["--heap"])
+    run.checkpoint("start")
+    run.cont()
+    run.checkpoint("loaded")   # a few samples: the tracer has read the mapping
+    run.cont()
+    cp = run.checkpoint("burst")
+    check_retained(cp)
+    want = live_of(run)
+    got = sum(a["live_bytes"] for a in cp.live() if a["kind"] == "mimalloc")
+    err = 100.0 * (got - want) / want
+    ROWS.append((runner.CURRENT_TEST, "mimalloc (dlopen)", "exact", want, got, err))
+    assert abs(err) <= 2.0, f"mimalloc arenas hold {got} live bytes, the workload {want}\n{cp.describe()}"
+    run.cont()
+    cp2 = run.checkpoint("freed")
+    assert sum(a["live_bytes"] for a in cp2.live() if a["kind"] == "mimalloc") <= 0.02 * want, cp2.describe()
+    run.cont()
+    assert run.finish() == 0
