@@ -35,13 +35,19 @@ const volatile __u64 stack_sample_bytes = 512 * 1024;   /* exact mode: one stack
 /*
  * The target's image: bumped at exec, in the kernel, so blocks of the new image
  * never meet the old image's (their keys carry it; user space drops stale
- * pages). Keys: a block's address | gen << 48, a page's number | gen << 40
- * (user addresses are below 2^47).
+ * pages). And the epoch, bumped by user space now and then: a page's sum only
+ * grows in the current epoch, so an older epoch's entry that reached 0 stays 0
+ * and user space deletes it (the page map does not fill up over a long run).
+ * Keys: a block's address | gen << 48; a page's number (addresses are below
+ * 2^48) | epoch << 36 | gen << 50, remembered in its block.
  */
 __u64 heap_gen;
+__u64 heap_epoch;
 
 #define BLOCK_KEY(addr) ((addr) | (heap_gen << 48))
-#define PAGE_KEY(addr) (((addr) >> 12) | (heap_gen << 40))
+#define PAGE_KEY(addr) ((((addr) >> 12) & ARENATRACE_HEAP_PAGE_MASK) | \
+			((heap_epoch & ARENATRACE_HEAP_EPOCH_MASK) << ARENATRACE_HEAP_EPOCH_SHIFT) | \
+			((heap_gen & ARENATRACE_HEAP_GEN_MASK) << ARENATRACE_HEAP_GEN_SHIFT))
 
 /* What one thread is doing inside a probed call, and its sampling counters. */
 struct heap_thread {
@@ -161,9 +167,8 @@ static __always_inline struct heap_thread *thread_get(__u32 tid)
 	return bpf_map_lookup_elem(&threads, &tid);
 }
 
-static __always_inline bool page_add(__u64 addr, __s64 delta)
+static __always_inline bool page_add(__u64 key, __s64 delta)
 {
-	__u64 key = PAGE_KEY(addr);
 	__s64 zero = 0, *v = bpf_map_lookup_elem(&pages, &key);
 
 	if (!v) {
@@ -252,7 +257,7 @@ static __always_inline bool block_take(__u64 addr, struct arenatrace_heap_block 
 	*out = *b;
 	if (bpf_map_delete_elem(&blocks, &key))
 		return false;   /* another thread took it first (a double free) */
-	page_add(addr, -(__s64)out->weight);
+	page_add(out->page_key, -(__s64)out->weight);
 	if (out->stack_weight)
 		emit_free(addr, out->stack_weight);
 	return true;
@@ -277,12 +282,12 @@ static __always_inline void block_restore(__u64 addr, struct arenatrace_heap_blo
 	b->stack_weight = 0;   /* its stack sample was withdrawn from the profile */
 	if (bpf_map_update_elem(&blocks, &key, b, BPF_NOEXIST))
 		return;
-	page_add(addr, (__s64)b->weight);
+	page_add(b->page_key, (__s64)b->weight);
 }
 
 static __always_inline void block_alloc(struct pt_regs *ctx, struct heap_thread *t, __u64 addr, __u64 size)
 {
-	struct arenatrace_heap_block b = { .size = size }, old;
+	struct arenatrace_heap_block b = { .size = size, .page_key = PAGE_KEY(addr) }, old;
 	__u64 weight = size, key = BLOCK_KEY(addr);
 
 	stat_add(ARENATRACE_HEAP_STAT_ALLOCS, 1);
@@ -312,7 +317,7 @@ static __always_inline void block_alloc(struct pt_regs *ctx, struct heap_thread 
 		stat_add(ARENATRACE_HEAP_STAT_BLOCKS_FULL, 1);
 		return;
 	}
-	if (!page_add(addr, (__s64)weight)) {
+	if (!page_add(b.page_key, (__s64)weight)) {
 		bpf_map_delete_elem(&blocks, &key);
 		return;
 	}
@@ -419,7 +424,7 @@ int heap_exit(struct pt_regs *ctx)
 		if (b && !heap_sample_bytes && ret >= t->size) {
 			__u64 want = t->size + t->extra, now = ret < want ? ret : want;
 
-			page_add(t->ptr, (__s64)now - (__s64)b->size);
+			page_add(b->page_key, (__s64)now - (__s64)b->size);
 			b->weight += now - b->size;
 			b->size = now;
 		}

@@ -50,13 +50,21 @@ struct arenatrace_heap_free_record {
 };
 _Static_assert(sizeof(struct arenatrace_heap_free_record) == 24, "heap free record size");
 
-/* A live block, keyed by its address. */
+/* A live block, keyed by its address | generation << 48. */
 struct arenatrace_heap_block {
 	__u64 size;           /* bytes requested */
 	__u64 weight;         /* bytes it stands for in the live total (size when exact) */
 	__u64 stack_weight;   /* its stack sample's weight, 0 when it has none */
+	__u64 page_key;       /* the page map entry its weight was added to */
 };
-_Static_assert(sizeof(struct arenatrace_heap_block) == 24, "heap block size");
+_Static_assert(sizeof(struct arenatrace_heap_block) == 32, "heap block size");
+
+/* Page map keys: page number (address >> 12) | epoch << 36 | generation << 50. */
+#define ARENATRACE_HEAP_PAGE_MASK ((1ULL << 36) - 1)
+#define ARENATRACE_HEAP_EPOCH_SHIFT 36
+#define ARENATRACE_HEAP_EPOCH_MASK ((1ULL << 14) - 1)
+#define ARENATRACE_HEAP_GEN_SHIFT 50
+#define ARENATRACE_HEAP_GEN_MASK ((1ULL << 14) - 1)
 
 /* Indices of the per-CPU statistics array. */
 enum arenatrace_heap_stat {

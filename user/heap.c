@@ -56,7 +56,13 @@ struct heap {
 	/* The per-tick page read. */
 	uint64_t *keys;
 	int64_t *vals;
+	uint64_t *dead;                  /* page keys to delete */
+	size_t cap_dead;
+	uint64_t ticks;
 };
+
+/* Ticks per page map epoch. */
+#define HEAP_EPOCH_TICKS 8
 
 #define BATCH 4096
 
@@ -225,6 +231,7 @@ void heap__free(struct heap *h)
 	free(h->sampled);
 	free(h->keys);
 	free(h->vals);
+	free(h->dead);
 	free(h);
 }
 
@@ -434,9 +441,9 @@ void heap__maps_changed(struct heap *h)
 	h->rescan_due = true;
 }
 
-/* Deletes the keys of a hash map whose generation (key >> shift) is not gen:
- * its keys first (a bounded walk), then each one. */
-static void drop_stale(int fd, uint32_t max_entries, unsigned shift, uint64_t gen)
+/* Deletes the keys of a hash map whose generation ((key >> shift) & mask) is not
+ * gen: its keys first (a bounded walk), then each one. */
+static void drop_stale(int fd, uint32_t max_entries, unsigned shift, uint64_t mask, uint64_t gen)
 {
 	uint64_t *keys = malloc((size_t)max_entries * sizeof(*keys));
 	uint32_t n = 0;
@@ -447,7 +454,7 @@ static void drop_stale(int fd, uint32_t max_entries, unsigned shift, uint64_t ge
 		for (n = 1; n < max_entries && !bpf_map_get_next_key(fd, &keys[n - 1], &keys[n]); n++)
 			;
 	for (uint32_t i = 0; i < n; i++)
-		if (keys[i] >> shift != gen)
+		if (((keys[i] >> shift) & mask) != (gen & mask))
 			bpf_map_delete_elem(fd, &keys[i]);
 	free(keys);
 }
@@ -459,8 +466,9 @@ void heap__exec(struct heap *h)
 	 * old image's blocks and pages are dropped, the new one's kept. */
 	uint64_t gen = h->skel->bss->heap_gen;
 
-	drop_stale(bpf_map__fd(h->skel->maps.blocks), bpf_map__max_entries(h->skel->maps.blocks), 48, gen);
-	drop_stale(bpf_map__fd(h->skel->maps.pages), bpf_map__max_entries(h->skel->maps.pages), 40, gen);
+	drop_stale(bpf_map__fd(h->skel->maps.blocks), bpf_map__max_entries(h->skel->maps.blocks), 48, ~0ULL, gen);
+	drop_stale(bpf_map__fd(h->skel->maps.pages), bpf_map__max_entries(h->skel->maps.pages),
+		   ARENATRACE_HEAP_GEN_SHIFT, ARENATRACE_HEAP_GEN_MASK, gen);
 	free(h->sampled);
 	h->sampled = NULL;
 	h->sampled_cap = h->sampled_nr = 0;
@@ -487,7 +495,9 @@ void heap__tick(struct heap *h, struct ledger *l, struct sample *s)
 	__u64 batch = 0;
 	bool first = true;
 	int64_t total = 0, unplaced = 0;
-	uint64_t gen = h->skel->bss->heap_gen;
+	uint64_t gen = h->skel->bss->heap_gen & ARENATRACE_HEAP_GEN_MASK;
+	uint64_t epoch = h->skel->bss->heap_epoch & ARENATRACE_HEAP_EPOCH_MASK;
+	size_t nr_dead = 0;
 	struct heap_stats st;
 
 	for (struct arena *a = l->arenas; a; a = a->next)
@@ -503,11 +513,21 @@ void heap__tick(struct heap *h, struct ledger *l, struct sample *s)
 		for (__u32 i = 0; i < count; i++) {
 			const struct region *r;
 
-			/* Zero, or the old image's (dropped at its exec record). */
-			if (!h->vals[i] || h->keys[i] >> 40 != gen)
+			uint64_t k = h->keys[i];
+
+			/* The old image's (dropped at its exec record). */
+			if (((k >> ARENATRACE_HEAP_GEN_SHIFT) & ARENATRACE_HEAP_GEN_MASK) != gen)
 				continue;
+			if (!h->vals[i]) {
+				/* Dead for good when its epoch is over (see heap.bpf.c). */
+				if (((k >> ARENATRACE_HEAP_EPOCH_SHIFT) & ARENATRACE_HEAP_EPOCH_MASK) != epoch) {
+					h->dead = growable__reserve(h->dead, &h->cap_dead, nr_dead + 1, sizeof(*h->dead));
+					h->dead[nr_dead++] = k;
+				}
+				continue;
+			}
 			total += h->vals[i];
-			r = ledger__region_at(l, (h->keys[i] & ((1ULL << 40) - 1)) << 12);
+			r = ledger__region_at(l, (k & ARENATRACE_HEAP_PAGE_MASK) << 12);
 			if (r && r->arena)
 				r->arena->live_bytes += h->vals[i];
 			else
@@ -517,6 +537,12 @@ void heap__tick(struct heap *h, struct ledger *l, struct sample *s)
 			break;
 		first = false;
 	}
+	for (size_t i = 0; i < nr_dead; i++)
+		bpf_map_delete_elem(fd, &h->dead[i]);
+	/* A new epoch now and then: the pages of the one that ends can be
+	 * deleted once their blocks are all freed. */
+	if (++h->ticks % HEAP_EPOCH_TICKS == 0)
+		h->skel->bss->heap_epoch++;
 	h->unplaced_bytes = unplaced > 0 ? (uint64_t)unplaced : 0;
 	heap__stats(h, &st);
 	s->heap = true;
