@@ -287,3 +287,55 @@ def test_dlopen(traced):
     assert sum(a["live_bytes"] for a in cp2.live() if a["kind"] == "mimalloc") <= 0.02 * want, cp2.describe()
     run.cont()
     assert run.finish() == 0
+
+
+@pytest.mark.parametrize("alloc", ["glibc", "jemalloc"])
+def test_attach_before_burst(tmp_path, alloc):
+    """Attached to a running process (jemalloc found in its maps), before its burst:
+    every block of the burst is seen, live within 2%."""
+    out = tmp_path / "attach.jsonl"
+    w = subprocess.Popen(command(alloc, *ARGS), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                         bufsize=1)
+    tracer = None
+    try:
+        line = w.stdout.readline()
+        assert line.startswith("READY start"), line
+        tracer = subprocess.Popen([runner.TRACER, "-p", str(w.pid), "-q", "-i", "0.2", "--heap", "--json", str(out)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + runner.TIMEOUT
+        while sum(1 for r in runner.read_records(str(out)) if r.get("type") == "sample") < 3:
+            assert time.monotonic() < deadline and tracer.poll() is None, "tracer did not start sampling"
+            time.sleep(0.05)
+        w.stdin.write("\n")   # the burst
+        w.stdin.flush()
+        want = None
+        while True:
+            line = w.stdout.readline()
+            assert line, "workload exited"
+            if line.startswith("LIVE "):
+                want = int(line.split()[1])
+            if line.startswith("READY burst"):
+                break
+        n0 = sum(1 for r in runner.read_records(str(out)) if r.get("type") == "sample")
+        while sum(1 for r in runner.read_records(str(out)) if r.get("type") == "sample") < n0 + 3:
+            assert time.monotonic() < deadline + runner.TIMEOUT and tracer.poll() is None
+            time.sleep(0.05)
+        tracer.send_signal(signal.SIGINT)
+        _, err = tracer.communicate(timeout=runner.TIMEOUT)
+        assert tracer.returncode == 0, err
+        sample, arenas = runner.final_set(runner.read_records(str(out)))
+        got = sample["live_bytes"]
+        e = 100.0 * (got - want) / want
+        ROWS.append((runner.CURRENT_TEST, alloc, "exact-attached", want, got, e))
+        assert abs(e) <= 2.0, f"{alloc} attached: live_bytes {got}, workload holds {want} ({e:+.2f}%)"
+        check_retained(runner.Checkpoint("attach-final", [], None, sample, arenas))
+    finally:
+        if tracer and tracer.poll() is None:
+            tracer.kill()
+            tracer.wait()
+        w.stdin.close()
+        try:
+            w.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            w.wait()
