@@ -49,6 +49,9 @@ __u64 heap_epoch;
 			((heap_epoch & ARENATRACE_HEAP_EPOCH_MASK) << ARENATRACE_HEAP_EPOCH_SHIFT) | \
 			((heap_gen & ARENATRACE_HEAP_GEN_MASK) << ARENATRACE_HEAP_GEN_SHIFT))
 
+/* A free inside a free comes within microseconds (a few probe hits). */
+#define FREE_NEST_NS 100000ULL
+
 /* What one thread is doing inside a probed call, and its sampling counters. */
 struct heap_thread {
 	__u64 sp;             /* stack pointer at the outermost call's entry */
@@ -59,6 +62,12 @@ struct heap_thread {
 	__u32 active;
 	__u32 old_kept;       /* realloc: the old block was taken out at entry */
 	struct arenatrace_heap_block old;   /* ... and this was it */
+	/* The last free-like entry (they have no return probe to track nesting
+	 * with): a free of the same block deeper down, right after it with no
+	 * other probed call between, is the same free passed on (operator delete
+	 * calling free, a prefixed sdallocx wrapping free). Getting it wrong the
+	 * other way only counts an unknown free. */
+	__u64 last_free_ptr, last_free_sp, last_free_ns;
 	__u64 sample_acc, sample_next;
 	__u64 stack_acc, stack_next;
 };
@@ -351,9 +360,20 @@ int heap_enter(struct pt_regs *ctx)
 	i = ARENATRACE_HEAP_PTR_ARG(c);
 	t->ptr = i != ARENATRACE_HEAP_NONE ? arg_of(ctx, i) : 0;
 	if (cls == ARENATRACE_HEAP_FREE) {
+		__u64 now = bpf_ktime_get_ns();
+
+		if (t->ptr && t->ptr == t->last_free_ptr && sp < t->last_free_sp &&
+		    now - t->last_free_ns < FREE_NEST_NS) {
+			stat_add(ARENATRACE_HEAP_STAT_NESTED, 1);
+			return 0;
+		}
+		t->last_free_ptr = t->ptr;
+		t->last_free_sp = sp;
+		t->last_free_ns = now;
 		block_free(t->ptr);
 		return 0;
 	}
+	t->last_free_ptr = 0;
 	t->size = arg_of(ctx, ARENATRACE_HEAP_SIZE_ARG(c));
 	i = ARENATRACE_HEAP_COUNT_ARG(c);
 	if (i != ARENATRACE_HEAP_NONE) {
