@@ -99,7 +99,8 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
+	/* DWARF stack samples are 8 KiB each: room for a burst between two reads. */
+	__uint(max_entries, 16 << 20);
 } heap_events SEC(".maps");
 
 struct {
