@@ -166,6 +166,8 @@ def test_inuse_profile(traced, tmp_path):
     want = live_of(run)
     run.proc.send_signal(signal.SIGINT)   # the profiles are written with the blocks still live
     assert run.wait_exit() == 0, run.stderr_text()
+    last = [r for r in run.records() if r.get("type") == "sample"][-1]
+    assert last["heap_lost"] == 0, f"stack samples or blocks lost: {last}"
     total, by_fn = 0, {}
     for line in folded.read_text().splitlines():
         stack, n = line.rsplit(" ", 1)
