@@ -403,6 +403,7 @@ static int write_reports(struct tracer *tr, uint64_t now, const char *diagnosis)
 			.command = tr->o->cmd, .ledger = &tr->ledger, .retention = tr->retention,
 			.start_ns = tr->start_ns, .now_ns = now, .start_unix_ms = tr->start_unix_ms,
 			.interval_s = tr->o->interval_s, .diagnosis = diagnosis, .profile = p,
+			.heap = tr->heap != NULL,
 		};
 
 		if (html_report__write(tr->o->html_path, &in))

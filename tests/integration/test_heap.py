@@ -10,6 +10,7 @@ tables as in every other test. Measured numbers go to build/heap.csv.
 """
 import gzip
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -17,6 +18,7 @@ import time
 import pytest
 
 import runner
+import test_html
 from runner import MiB
 
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
@@ -156,10 +158,10 @@ def test_inuse_profile(traced, tmp_path):
     """Live bytes by allocation stack: the inuse folded profile adds up to the live
     bytes (stacks sampled by bytes) and names the allocating functions; the pprof
     file has an inuse_space sample type."""
-    folded, pprof = tmp_path / "inuse.folded", tmp_path / "heap.pb.gz"
+    folded, pprof, page = tmp_path / "inuse.folded", tmp_path / "heap.pb.gz", tmp_path / "heap.html"
     run = traced(cmd=[HEAP_BURST, *ARGS],
                  opts=["--heap", "--sample-bytes", "16384", "--folded", str(folded), "--folded-profile", "inuse",
-                       "--pprof", str(pprof)])
+                       "--pprof", str(pprof), "--html", str(page)])
     run.checkpoint("start")
     run.cont()
     cp = run.checkpoint("burst")
@@ -182,6 +184,15 @@ def test_inuse_profile(traced, tmp_path):
     with gzip.open(pprof, "rb") as f:
         assert b"inuse_space" in f.read()
     del cp
+    # The HTML report carries it as a second flame graph, drawn next to the first.
+    html_text = page.read_text()
+    data = test_html.embedded_data(html_text)
+    assert abs(data["flame_inuse"]["total"] - total) <= 0.01 * total, data["flame_inuse"]["total"]
+    if shutil.which("chromium") or shutil.which("chromium-browser"):   # else: test_html says SKIPPED
+        dom, text = test_html.render(str(page))
+        assert dom.body.get("data-flame-drawn") == "1" and 'data-flame-inuse-drawn="1"' in text, \
+            "the inuse flame graph was not drawn"
+        assert text.count('class="frame') > 2 * 3 and 'id="flame-inuse"' in text
 
 
 def test_attach(tmp_path):
