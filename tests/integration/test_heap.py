@@ -114,7 +114,7 @@ def test_exact(traced, alloc):
     assert run.finish() == 0
 
 
-@pytest.mark.parametrize("alloc", ["glibc", "jemalloc"])
+@pytest.mark.parametrize("alloc", ["glibc", "jemalloc", "tcmalloc", "mimalloc"])
 def test_sampled(traced, alloc):
     """--heap-sample: one block kept per SAMPLE bytes, weights unbiased: within 10%."""
     run, cp, want, got = burst(traced, alloc, ["--heap-sample", str(SAMPLE)])
