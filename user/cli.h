@@ -31,6 +31,9 @@ struct options {
 	const char *record_path;    /* -o */
 	bool force;                 /* --force: replace an existing file of ours */
 	uint64_t max_size;          /* --max-size: stop recording there, 0 = no bound */
+	/* Heap mode (heap.c): the allocator's live bytes from uprobes. */
+	bool heap;                  /* --heap */
+	uint64_t heap_sample;       /* --heap-sample: 0 = exact, else one block per this many bytes */
 };
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };

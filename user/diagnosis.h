@@ -20,6 +20,7 @@ struct finding {
 	double idle_s;              /* since its last growth */
 	double peak_age_s;          /* since its peak */
 	const char *knob;           /* the allocator's knob, one sentence */
+	uint64_t live_bytes;        /* --heap: the allocator's live bytes in it */
 };
 
 struct diagnosis {
@@ -30,10 +31,21 @@ struct diagnosis {
 	const char *top_kind;
 	uint64_t top_kind_retained;
 	unsigned top_kind_arenas;
+	/* --heap: retained = resident - live (diagnosis__make_heap). */
+	bool heap;
+	uint64_t live_bytes;
+	uint64_t other_bytes;       /* retained outside allocator arenas (files, stacks, shmem) */
+	uint64_t unknown_frees;     /* frees of blocks allocated before the probes */
+	bool since_attach;          /* live bytes count only blocks allocated since the attach */
+	bool sampled;
 };
 
 void diagnosis__make(struct diagnosis *d, const struct ledger *l, const struct retention *r,
 		     uint64_t rss_bytes, uint64_t now_ns);
+/* --heap: findings by retained = resident - live, per arena, from s (a sample
+ * filled by heap__tick) and each arena's live_bytes. */
+void diagnosis__make_heap(struct diagnosis *d, const struct ledger *l, const struct retention *r,
+			  uint64_t rss_bytes, uint64_t live_bytes, uint64_t now_ns);
 /* The knob advice for an arena kind, or NULL when the kind has none. */
 const char *diagnosis__knob(const char *kind);
 /* Human text, several lines; returns the number of bytes written (snprintf-like). */

@@ -191,6 +191,11 @@ static struct final_arena *final_arenas(const struct html_report_input *in, size
 		v[k].a = a;
 		if (in->retention)
 			v[k].has_retention = retention__arena(in->retention, a, in->now_ns, &v[k].r);
+		if (in->heap) {   /* retained_basis "heap", as in the JSON timeline */
+			uint64_t res = (uint64_t)a->resident_pages * 4096, live = a->live_bytes > 0 ? (uint64_t)a->live_bytes : 0;
+
+			v[k].r.retained_bytes = res > live ? res - live : 0;
+		}
 		k++;
 	}
 	qsort(v, k, sizeof(*v), by_resident_desc);
@@ -403,8 +408,9 @@ static void flame__free(struct flame *fl)
 	memset(fl, 0, sizeof(*fl));
 }
 
-/* The tree of profile (a): cells with bytes > 0, as the folded output takes them. 0 or -ENOMEM. */
-static int flame__build(struct flame *fl, const struct profile *p)
+/* The tree of one profile (a, or --heap's inuse): cells with bytes > 0, as the
+ * folded output takes them. 0 or -ENOMEM. */
+static int flame__build(struct flame *fl, const struct profile *p, enum profile_type type)
 {
 	size_t nr_cells, nr_frames = profile__nr_frames(p), nr_strings = profile__nr_strings(p);
 	const struct profile_cell *cells = profile__cells(p, &nr_cells);
@@ -425,9 +431,9 @@ static int flame__build(struct flame *fl, const struct profile *p)
 		size_t depth;
 		const uint32_t *ids;
 
-		if (c->bytes[PROFILE_RESIDENT] <= 0)
+		if (c->bytes[type] <= 0)
 			continue;
-		bytes = (uint64_t)c->bytes[PROFILE_RESIDENT];
+		bytes = (uint64_t)c->bytes[type];
 		if (arena_name[c->arena] == UINT32_MAX) {
 			char *id = strdup(profile__string(p, c->arena));
 
@@ -543,7 +549,7 @@ static void json_series(FILE *f, const struct chart *c, const struct history *h,
 }
 
 static void json_data(FILE *f, const struct html_report_input *in, const struct chart *c,
-		      const struct final_arena *fa, size_t nfa, struct flame *fl)
+		      const struct final_arena *fa, size_t nfa, struct flame *fl, struct flame *fl_inuse)
 {
 	const struct history *h = in->history;
 	size_t nb = in->retention ? retention__nr_bursts(in->retention) : 0;
@@ -661,6 +667,11 @@ static void json_data(FILE *f, const struct html_report_input *in, const struct 
 		json_flame(f, fl);
 	else
 		fputs("null", f);
+	/* --heap's inuse profile; absent without it */
+	if (fl_inuse) {
+		fputs(",\n\"flame_inuse\":", f);
+		json_flame(f, fl_inuse);
+	}
 	fputs("}\n", f);
 }
 
@@ -694,6 +705,13 @@ static const char style[] =
 	"#flame-graph g.frame{cursor:pointer}#flame-graph g.frame:hover rect{stroke:#222;stroke-width:.6}\n"
 	"#flame-graph g.ancestor rect{fill-opacity:.45}\n"
 	"#flame-readout{font-size:12px;color:#333;min-height:1.4em;font-family:ui-monospace,monospace;"
+	"word-break:break-all}\n"
+	"#flame-inuse{width:100%;height:auto;display:block;border:1px solid #eee}\n"
+	"#flame-inuse text{font-size:11px;fill:#1d1d1f;pointer-events:none;"
+	"font-family:ui-monospace,Menlo,Consolas,monospace}\n"
+	"#flame-inuse g.frame{cursor:pointer}#flame-inuse g.frame:hover rect{stroke:#222;stroke-width:.6}\n"
+	"#flame-inuse g.ancestor rect{fill-opacity:.45}\n"
+	"#flame-inuse-readout{font-size:12px;color:#333;min-height:1.4em;font-family:ui-monospace,monospace;"
 	"word-break:break-all}\n";
 
 /* What both drawings use; the two follow inside the same closure. */
@@ -830,15 +848,16 @@ static const char script[] =
 	"document.body.dataset.chartDrawn = '1';\n"
 	"})();\n";
 
-/* Draws profile (a) as an icicle (root at the top) from data.flame; names go in
- * with textContent only. Hover: name and bytes; click: zoom; click "all": back. */
+/* Draws profile (a) as an icicle (root at the top) from data.flame, and with
+ * --heap the inuse profile from data.flame_inuse; names go in with textContent
+ * only. Hover: name and bytes; click: zoom; click "all": back. */
 static const char flame_script[] =
-	"(function () {\n"
-	"var svg = document.getElementById('flame-graph');\n"
-	"if (!svg || !data.flame) return;\n"
+	"function flameGraph(svgId, readoutId, fdata, what, flag) {\n"
+	"var svg = document.getElementById(svgId);\n"
+	"if (!svg || !fdata) return;\n"
 	"var W = 960, ROW = 18, CHAR = 6.5, MIN_W = 0.4;\n"
-	"var root = data.flame.tree, total = root.v, maxDepth = 0;\n"
-	"var readout = document.getElementById('flame-readout');\n"
+	"var root = fdata.tree, total = root.v, maxDepth = 0;\n"
+	"var readout = document.getElementById(readoutId);\n"
 	"function pct(v, of) { return of > 0 ? (100 * v / of).toFixed(v * 1000 < of ? 2 : 1) + '%' : '-'; }\n"
 	"function f(v) { return v.toFixed(1); }\n"
 	"/* parents and depths, without recursion */\n"
@@ -897,13 +916,15 @@ static const char flame_script[] =
 	"  layout(n, 0, W);\n"
 	"  if (!(total > 0))\n"
 	"    el('text', {x: W / 2, y: ROW + 13, 'text-anchor': 'middle'}, svg).textContent =\n"
-	"      'no resident bytes in the sampled stacks';\n"
-	"  readout.textContent = n === root ? 'all: ' + human(total) + ' resident in the sampled stacks' :\n"
+	"      'no ' + what + ' bytes in the sampled stacks';\n"
+	"  readout.textContent = n === root ? 'all: ' + human(total) + ' ' + what + ' in the sampled stacks' :\n"
 	"    'zoomed to ' + describe(n, root) + '; click \\u201call\\u201d or this frame to zoom out';\n"
 	"}\n"
 	"draw(root);\n"
-	"document.body.dataset.flameDrawn = '1';\n"
-	"})();\n";
+	"document.body.dataset[flag] = '1';\n"
+	"}\n"
+	"flameGraph('flame-graph', 'flame-readout', data.flame, 'resident', 'flameDrawn');\n"
+	"flameGraph('flame-inuse', 'flame-inuse-readout', data.flame_inuse, 'live', 'flameInuseDrawn');\n";
 
 static void section_flame(FILE *f, const struct flame *fl)
 {
@@ -925,6 +946,24 @@ static void section_flame(FILE *f, const struct flame *fl)
 	      "role=\"img\" aria-label=\"Resident bytes by first-touch stack\"></svg>\n"
 	      "<div id=\"flame-readout\"></div>\n"
 	      "<noscript><p class=\"muted\">The flame graph needs JavaScript.</p></noscript>\n"
+	      "</section>\n", f);
+}
+
+/* --heap: live bytes by allocation stack, next to the first-touch graph. */
+static void section_flame_inuse(FILE *f, const struct flame *fl)
+{
+	char b[32];
+
+	if (!fl)
+		return;
+	fputs("<section id=\"flame-live\">\n<h2>Who allocated the live bytes</h2>\n", f);
+	fprintf(f, "<p class=\"meta\">Live bytes at the end (%s sampled, <code>--heap</code>) by the stack "
+		   "that allocated them: the arena holding the block, then the frames from the root down to "
+		   "the allocation's caller; width is bytes. Compare with the resident bytes above: what is "
+		   "resident but not live is what the allocator retains.</p>\n", human(fl->total, b, sizeof(b)));
+	fputs("<svg id=\"flame-inuse\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 960 18\" "
+	      "role=\"img\" aria-label=\"Live bytes by allocation stack\"></svg>\n"
+	      "<div id=\"flame-inuse-readout\"></div>\n"
 	      "</section>\n", f);
 }
 
@@ -1202,18 +1241,19 @@ static void section_details(FILE *f, const struct html_report_input *in, const s
 }
 
 static void write_page(FILE *f, const struct html_report_input *in, const struct chart *c,
-		       const struct final_arena *fa, size_t nfa, struct flame *fl)
+		       const struct final_arena *fa, size_t nfa, struct flame *fl, struct flame *fl_inuse)
 {
 	page_header(f, in);
 	section_diagnosis(f, in);
 	section_chart(f, c);
 	section_kinds(f, fa, nfa);
 	section_flame(f, fl);
+	section_flame_inuse(f, fl_inuse);
 	section_bursts(f, in, fa, nfa);
 	section_arenas(f, in, fa, nfa);
 	section_details(f, in, fa, nfa);
 	fputs("<script type=\"application/json\" id=\"report-data\">\n", f);
-	json_data(f, in, c, fa, nfa, fl);
+	json_data(f, in, c, fa, nfa, fl, fl_inuse);
 	fprintf(f, "</script>\n<script>\n%s%s%s})();\n</script>\n</body>\n</html>\n", script_common, script,
 		flame_script);
 }
@@ -1223,21 +1263,25 @@ int html_report__write_file(FILE *f, const struct html_report_input *in)
 {
 	struct final_arena *fa;
 	struct chart c;
-	struct flame fl = { .total = 0 };
+	struct flame fl = { .total = 0 }, fl_inuse = { .total = 0 };
 	size_t nfa;
 	int err = 0;
 
-	if (chart__init(&c, in->history) || (in->profile && flame__build(&fl, in->profile))) {
+	if (chart__init(&c, in->history) || (in->profile && flame__build(&fl, in->profile, PROFILE_RESIDENT)) ||
+	    (in->profile && flame__build(&fl_inuse, in->profile, PROFILE_INUSE))) {
+		flame__free(&fl);
 		chart__free(&c);
 		return -ENOMEM;
 	}
 	fa = final_arenas(in, &nfa);
 	errno = 0;
-	write_page(f, in, &c, fa, nfa, in->profile ? &fl : NULL);
+	/* The inuse graph only when --heap sampled allocation stacks. */
+	write_page(f, in, &c, fa, nfa, in->profile ? &fl : NULL, in->profile && fl_inuse.total ? &fl_inuse : NULL);
 	if (fflush(f) || ferror(f))
 		err = errno ? errno : EIO;
 	free(fa);
 	flame__free(&fl);
+	flame__free(&fl_inuse);
 	chart__free(&c);
 	return -err;
 }

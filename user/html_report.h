@@ -30,6 +30,7 @@ struct html_report_input {
 	double interval_s;
 	const char *diagnosis;              /* plain text; NULL = none */
 	const struct profile *profile;      /* stacks' profiles, (a) drawn as a flame graph; NULL = no stacks */
+	bool heap;                          /* --heap: retained is resident - live (arena live_bytes) */
 };
 
 /* Flame graph nodes narrower than 1/HTML_REPORT_FLAME_MIN_SHARE of the total are

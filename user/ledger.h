@@ -28,6 +28,7 @@ struct arena {
 	bool gone;                 /* no regions left: reported once more, then freed */
 	void *retention;           /* the retention analysis' per-arena state (retention.c) */
 	void *stacks;              /* profile (a)'s per-arena state (stacks.c) */
+	int64_t live_bytes;        /* --heap: the allocator's live bytes in it, set every tick (heap.c) */
 	struct arena *next;
 };
 

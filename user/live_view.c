@@ -109,7 +109,7 @@ void live_view__draw(FILE *out, const struct sample *s, const struct ledger *l, 
 
 void live_view__summary(FILE *out, const struct sample *s, const struct ledger *l, unsigned top)
 {
-	struct { const char *kind; uint64_t resident, peak; unsigned n; } kinds[32];
+	struct { const char *kind; uint64_t resident, peak; int64_t live; unsigned n; } kinds[32];
 	size_t nk = 0;
 	char a[16], b[16];
 
@@ -128,10 +128,12 @@ void live_view__summary(FILE *out, const struct sample *s, const struct ledger *
 				continue;
 			kinds[nk].kind = x->kind->name;
 			kinds[nk].resident = kinds[nk].peak = 0;
+			kinds[nk].live = 0;
 			kinds[nk++].n = 0;
 		}
 		kinds[i].resident += x->resident_pages * 4096;
 		kinds[i].peak += x->peak_resident_pages * 4096;
+		kinds[i].live += x->live_bytes;
 		kinds[i].n++;
 	}
 	fprintf(out, "\nWhere the resident memory sits (rss %s):\n", human(s->rss_bytes, a, sizeof(a)));
@@ -148,10 +150,14 @@ void live_view__summary(FILE *out, const struct sample *s, const struct ledger *
 		}
 		if (!kinds[pass].resident)
 			continue;
-		fprintf(out, "  %-16s %9s  %5.1f%%  in %u arena%s\n", kinds[pass].kind,
+		fprintf(out, "  %-16s %9s  %5.1f%%  in %u arena%s", kinds[pass].kind,
 			human(kinds[pass].resident, b, sizeof(b)),
 			s->rss_bytes ? 100.0 * kinds[pass].resident / s->rss_bytes : 0.0, kinds[pass].n,
 			kinds[pass].n == 1 ? "" : "s");
+		/* --heap: the allocator's live bytes in them */
+		if (s->heap && kinds[pass].live > 0)
+			fprintf(out, ", %s live", human((uint64_t)kinds[pass].live, b, sizeof(b)));
+		fputc('\n', out);
 	}
 	if (s->lost_events)
 		fprintf(out, "  warning: %" PRIu64 " events lost (ring buffer full); numbers were reconciled "

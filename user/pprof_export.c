@@ -292,6 +292,7 @@ int pprof_export__build(const struct profile *p, uint64_t duration_ns, uint64_t 
 		[PROFILE_FAULTED] = "faulted_space",
 		[PROFILE_GROWTH] = "growth_space",
 		[PROFILE_RELEASED] = "released_space",
+		[PROFILE_INUSE] = "inuse_space",
 	};
 	struct pprof_build b = { .p = p, .nr_frames = profile__nr_frames(p) };
 	Perftools__Profiles__Profile prof = PERFTOOLS__PROFILES__PROFILE__INIT;
@@ -311,6 +312,12 @@ int pprof_export__build(const struct profile *p, uint64_t duration_ns, uint64_t 
 	struct profile_stats st;
 	char comment[160];
 	int err = -ENOMEM;
+	/* inuse_space (--heap) is the last type, written only when there is one. */
+	int nt = PROFILE_NR - 1;
+
+	for (size_t c = 0; c < nr_cells; c++)
+		if (cells[c].bytes[PROFILE_INUSE])
+			nt = PROFILE_NR;
 
 	/* the extra strings first: the string table is built from them below */
 	s_bytes = pp__string(&b, "bytes");
@@ -318,7 +325,7 @@ int pprof_export__build(const struct profile *p, uint64_t duration_ns, uint64_t 
 	s_kind = pp__string(&b, "kind");
 	if (s_bytes < 0 || s_arena < 0 || s_kind < 0)
 		goto out;
-	for (int t = 0; t < PROFILE_NR; t++) {
+	for (int t = 0; t < nt; t++) {
 		vt[t] = (Perftools__Profiles__ValueType)PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
 		vt[t].type = pp__string(&b, type_names[t]);
 		vt[t].unit = s_bytes;
@@ -364,7 +371,7 @@ int pprof_export__build(const struct profile *p, uint64_t duration_ns, uint64_t 
 	}
 	sm = calloc(nr_samples + 1, sizeof(*sm));
 	smp = calloc(nr_samples + 1, sizeof(*smp));
-	values = calloc((nr_samples + 1) * PROFILE_NR, sizeof(*values));
+	values = calloc((nr_samples + 1) * (size_t)nt, sizeof(*values));
 	lb = calloc((nr_samples + 1) * 2, sizeof(*lb));
 	lbp = calloc((nr_samples + 1) * 2, sizeof(*lbp));
 	loc_ids = calloc(nr_loc_ids + 1, sizeof(*loc_ids));
@@ -391,9 +398,9 @@ int pprof_export__build(const struct profile *p, uint64_t duration_ns, uint64_t 
 			x->location_id[x->n_location_id++] = loc;
 		}
 		nr_loc_ids += x->n_location_id;
-		x->value = &values[s * PROFILE_NR];
-		x->n_value = PROFILE_NR;
-		for (int t = 0; t < PROFILE_NR; t++)
+		x->value = &values[s * (size_t)nt];
+		x->n_value = (size_t)nt;
+		for (int t = 0; t < nt; t++)
 			x->value[t] = cell->bytes[t] > 0 ? cell->bytes[t] : 0;
 		for (int k = 0; k < 2; k++) {
 			Perftools__Profiles__Label *l = &lb[2 * s + k];
@@ -465,7 +472,7 @@ int pprof_export__build(const struct profile *p, uint64_t duration_ns, uint64_t 
 	for (size_t i = 0; i < b.nr_extra; i++)
 		strtab[profile__nr_strings(p) + i] = b.extra[i];
 
-	prof.n_sample_type = PROFILE_NR;
+	prof.n_sample_type = (size_t)nt;
 	prof.sample_type = vtp;
 	prof.n_sample = nr_samples;
 	prof.sample = smp;

@@ -54,6 +54,7 @@ enum profile_type {
 	PROFILE_FAULTED = 1,	/* bytes faulted in over the run */
 	PROFILE_GROWTH = 2,	/* bytes mapped/grown/opened by mmap, brk, mremap, mprotect */
 	PROFILE_RELEASED = 3,	/* bytes unmapped or advised away by munmap, madvise */
+	PROFILE_INUSE = 4,	/* --heap: live allocated bytes by allocation stack, now */
 	PROFILE_NR
 };
 

@@ -18,6 +18,13 @@ struct sample {
 	uint64_t retained_bytes;  /* see retention.h */
 	uint64_t threads_created;
 	bool final;
+	/* --heap (heap.c): the allocator's live bytes; retained_bytes is then
+	 * rss_bytes - live_bytes (never negative) instead of the age-based figure. */
+	bool heap;
+	uint64_t live_bytes;
+	uint64_t heap_unknown_frees;   /* frees of blocks allocated before the probes (cumulative) */
+	uint64_t heap_unplaced_bytes;  /* live bytes in no known mapping */
+	uint64_t heap_lost;            /* blocks or records lost (maps or ring full, cumulative) */
 };
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 #include "recorder.h"
+#include "heap.h"
 #include "session.h"
 
 #define MAX_MEASUREMENTS 4096
@@ -112,6 +113,8 @@ static void on_exec(void *cookie, const char *comm, const char *filename, uint64
 	 * image are older than this seed and are skipped. */
 	if (session__seed(s))
 		s->ledger.needs_full_reconcile = true;
+	if (s->heap)
+		heap__exec(s->heap);
 }
 
 static void on_exit_record(void *cookie, int exit_code, uint64_t ts_ns)
@@ -146,6 +149,10 @@ int session__apply_record(struct session *s, const void *data, size_t len)
 	if (s->stacks && len >= sizeof(*sc) && sc->type == ARENATRACE_REC_SYSCALL &&
 	    sc->sys == ARENATRACE_SYS_MMAP && !(sc->args[3] & 0x20 /* MAP_ANONYMOUS */))
 		stacks__refresh(s->stacks);
+	/* ... and its allocator entry points probed (a dlopen'ed allocator). */
+	if (s->heap && len >= sizeof(*sc) && sc->type == ARENATRACE_REC_SYSCALL &&
+	    sc->sys == ARENATRACE_SYS_MMAP && !(sc->args[3] & 0x20) && (sc->args[2] & 4 /* PROT_EXEC */))
+		heap__maps_changed(s->heap);
 	return 0;
 }
 
@@ -220,6 +227,8 @@ void session__fill_sample(struct session *s, struct sample *smp, bool final)
 	smp->threads_created = s->threads_created;
 	smp->retained_bytes = retention__retained_total(s->retention, &s->ledger, session__now_ns());
 	smp->final = final;
+	if (s->heap)
+		heap__tick(s->heap, &s->ledger, smp);
 }
 
 static bool needs_reconcile(const struct ledger *l)
@@ -252,6 +261,11 @@ uint64_t session__retained_of(void *cookie, const struct arena *a)
 	struct session *s = cookie;
 	struct arena_retention ar;
 
+	if (s->heap) {   /* --heap: resident - live */
+		uint64_t res = (uint64_t)a->resident_pages * 4096, live = a->live_bytes > 0 ? (uint64_t)a->live_bytes : 0;
+
+		return res > live ? res - live : 0;
+	}
 	return retention__arena(s->retention, a, s->tick_now, &ar) ? ar.retained_bytes : 0;
 }
 

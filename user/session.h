@@ -42,6 +42,7 @@ struct session {
 	struct history history;    /* for --html and --csv, the agent's recent past */
 	bool keep_history;
 	struct stacks *stacks;     /* with --call-graph, --folded, --pprof */
+	struct heap *heap;         /* --heap (the tracer only; owned by it) */
 	uint64_t start_unix_ms;
 	uint64_t tick_now;         /* the clock of the sample being made */
 	uint64_t last_lost;

@@ -341,6 +341,33 @@ void stacks__on_ips(struct stacks *s, const struct ledger *l, uint64_t addr, uin
 	}
 }
 
+/* The sample's instruction addresses, leaf first: copied (FP) or unwound (DWARF);
+ * at least the sampled ip. 0 for a malformed record. */
+static uint32_t record_ips(struct stacks *s, const struct arenatrace_stack_record *r, size_t len, uint64_t *ips,
+			   bool *failed)
+{
+	uint32_t n = 0;
+
+	*failed = false;
+	if (r->mode == ARENATRACE_STACK_FP) {
+		n = r->nr_ips;
+		if (n > ARENATRACE_MAX_FRAMES || len < sizeof(*r) + n * sizeof(uint64_t))
+			return 0;
+		memcpy(ips, (const char *)r + sizeof(*r), n * sizeof(uint64_t));
+	} else if (r->mode == ARENATRACE_STACK_DWARF && s->sym) {
+		if (len < sizeof(*r) + r->stack_len)
+			return 0;
+		n = (uint32_t)unwind__stack(s->sym, (const uint64_t *)r->regs, (const char *)r + sizeof(*r), r->stack_len, ips,
+					    ARENATRACE_MAX_FRAMES);
+		*failed = n <= 1;
+	}
+	if (!n) {
+		ips[0] = r->regs[0];
+		n = 1;
+	}
+	return n;
+}
+
 void stacks__on_record(struct stacks *s, const struct ledger *l, const struct arenatrace_stack_record *r,
 		       size_t len)
 {
@@ -349,30 +376,15 @@ void stacks__on_record(struct stacks *s, const struct ledger *l, const struct ar
 		uint64_t ips[ARENATRACE_MAX_FRAMES];
 	} rec;
 	uint64_t *ips = rec.ips;
-	uint32_t n = 0;
-	bool failed = false;
+	uint32_t n;
+	bool failed;
 
 	if (len < sizeof(*r))
 		return;
-	if (r->mode == ARENATRACE_STACK_FP) {
-		n = r->nr_ips;
-		if (n > ARENATRACE_MAX_FRAMES || len < sizeof(*r) + n * sizeof(uint64_t)) {
-			s->st.samples++;
-			return;
-		}
-		memcpy(ips, (const char *)r + sizeof(*r), n * sizeof(uint64_t));
-	} else if (r->mode == ARENATRACE_STACK_DWARF && s->sym) {
-		if (len < sizeof(*r) + r->stack_len) {
-			s->st.samples++;
-			return;
-		}
-		n = (uint32_t)unwind__stack(s->sym, (const uint64_t *)r->regs, (const char *)r + sizeof(*r), r->stack_len, ips,
-					    ARENATRACE_MAX_FRAMES);
-		failed = n <= 1;
-	}
+	n = record_ips(s, r, len, ips, &failed);
 	if (!n) {
-		ips[0] = r->regs[0];
-		n = 1;
+		s->st.samples++;
+		return;
 	}
 	/* Replay (`report`) gets the unwound stack: the unwinder needs the
 	 * target's memory and files as they were. */
@@ -380,6 +392,50 @@ void stacks__on_record(struct stacks *s, const struct ledger *l, const struct ar
 				      .sys = r->sys, .nr = n, .unwind_failed = failed };
 	input__put(IN_STACK, &rec, sizeof(rec.h) + n * sizeof(uint64_t));
 	stacks__on_ips(s, l, r->addr, r->weight_bytes, r->event, r->sys, ips, n, failed);
+}
+
+/* ---- --heap: the inuse profile ---------------------------------------------------- */
+
+int64_t stacks__heap_alloc(struct stacks *s, const struct ledger *l, const struct arenatrace_stack_record *r,
+			   size_t len)
+{
+	uint64_t ips[ARENATRACE_MAX_FRAMES];
+	const struct region *reg;
+	const char *arena, *kind;
+	uint32_t n, id;
+	bool failed;
+
+	if (len < sizeof(*r))
+		return -1;
+	n = record_ips(s, r, len, ips, &failed);
+	s->st.samples++;
+	if (!n)
+		return -1;
+	s->st.heap_samples++;
+	if (failed)
+		s->st.unwind_failures++;
+	id = stack_id(s, ips, n);
+	reg = ledger__region_at(l, r->addr);
+	arena = intern(s, reg && reg->arena ? reg->arena->id : PROFILE_UNKNOWN);
+	kind = intern(s, reg && reg->arena ? reg->arena->kind->name : PROFILE_UNKNOWN);
+	for (size_t i = s->nr_cells; i-- > 0;) {
+		struct cell *c = &s->cells[i];
+
+		if (c->type == PROFILE_INUSE && c->stack == id && c->arena == arena) {
+			c->bytes += (int64_t)r->weight_bytes;
+			return (int64_t)i;
+		}
+	}
+	s->cells = growable__reserve(s->cells, &s->cap_cells, s->nr_cells + 1, sizeof(*s->cells));
+	s->cells[s->nr_cells] = (struct cell){ .type = PROFILE_INUSE, .stack = id, .arena = arena, .kind = kind,
+					       .bytes = (int64_t)r->weight_bytes };
+	return (int64_t)s->nr_cells++;
+}
+
+void stacks__heap_free(struct stacks *s, int64_t cell, int64_t bytes)
+{
+	if (cell >= 0 && (size_t)cell < s->nr_cells)
+		s->cells[cell].bytes -= bytes;
 }
 
 bool stacks__replay_item(struct stacks *s, const struct ledger *l)

@@ -26,6 +26,7 @@ struct stacks;
 struct stacks_stats {
 	uint64_t samples, fault_samples, growth_samples, release_samples, unwind_failures, distinct_stacks;
 	uint64_t trims;         /* stacks__trim calls that evicted */
+	uint64_t heap_samples;  /* --heap: sampled allocations */
 };
 
 struct stacks *stacks__new(pid_t pid, bool debuginfod);
@@ -44,6 +45,13 @@ void stacks__on_ips(struct stacks *s, const struct ledger *l, uint64_t addr, uin
 /* Replay: takes the next IN_STACK item (on_record logs one per sample) and
  * applies it (s may be NULL: taken only). False when the item is not there. */
 bool stacks__replay_item(struct stacks *s, const struct ledger *l);
+/* --heap (heap.c): a sampled allocation's stack (event ARENATRACE_HEAP_STACK_EVENT,
+ * addr the block, weight_bytes what it stands for) goes to the inuse profile,
+ * in the arena holding the block. Returns the cell, for stacks__heap_free when
+ * the block is freed, or -1. Not recorded by -o (heap mode is not recorded). */
+int64_t stacks__heap_alloc(struct stacks *s, const struct ledger *l, const struct arenatrace_stack_record *r,
+			   size_t len);
+void stacks__heap_free(struct stacks *s, int64_t cell, int64_t bytes);
 /* Fills the three profiles (symbolizing each distinct stack once). */
 void stacks__export(struct stacks *s, const struct ledger *l, struct profile *p);
 void stacks__stats(const struct stacks *s, struct stacks_stats *out);

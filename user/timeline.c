@@ -53,6 +53,11 @@ void timeline__meta(struct timeline *tl, const struct sample *s, double interval
 	fprintf(tl->f, ",\"interval_s\":%.3f,\"mode\":\"%s\",\"page_size\":4096,\"start_unix_ms\":%" PRIu64
 		",\"allocators\":\"%s\"", interval_s, mode, start_unix_ms,
 		allocators__names(allocators, names, sizeof(names)));
+	/* What retained_bytes means in this run (README: JSON Lines schema). */
+	fprintf(tl->f, ",\"retained_basis\":\"%s\"", tl->heap_mode ? "heap" : "age");
+	if (tl->heap_mode)
+		fprintf(tl->f, ",\"heap_mode\":\"%s\",\"heap_sample_bytes\":%" PRIu64 ",\"live_since\":\"%s\"",
+			tl->heap_mode, tl->heap_sample_bytes, cmd ? "start" : "attach");
 	if (cmd) {
 		fputs(",\"command\":[", tl->f);
 		for (int i = 0; cmd[i]; i++) {
@@ -110,9 +115,14 @@ void timeline__sample(struct timeline *tl, const struct sample *s, const struct 
 		"{\"type\":\"sample\",\"t\":%.3f,\"pid\":%d,\"rss_bytes\":%" PRIu64
 		",\"accounted_bytes\":%" PRIu64 ",\"lost_events\":%" PRIu64 ",\"drift_bytes\":%" PRIu64
 		",\"unattributed_bytes\":%" PRId64 ",\"retained_bytes\":%" PRIu64
-		",\"threads_created\":%" PRIu64 ",\"arenas\":%zu%s}\n",
+		",\"threads_created\":%" PRIu64 ",\"arenas\":%zu",
 		s->t, s->pid, s->rss_bytes, s->accounted_bytes, s->lost_events, s->drift_bytes,
-		s->unattributed_bytes, s->retained_bytes, s->threads_created, l->nr_arenas, fin);
+		s->unattributed_bytes, s->retained_bytes, s->threads_created, l->nr_arenas);
+	if (s->heap)
+		fprintf(tl->f, ",\"live_bytes\":%" PRIu64 ",\"heap_unknown_frees\":%" PRIu64
+			",\"heap_unplaced_bytes\":%" PRIu64 ",\"heap_lost\":%" PRIu64,
+			s->live_bytes, s->heap_unknown_frees, s->heap_unplaced_bytes, s->heap_lost);
+	fprintf(tl->f, "%s}\n", fin);
 	for (const struct arena *a = l->arenas; a; a = a->next) {
 		struct arena_retention ar;
 
@@ -127,9 +137,17 @@ void timeline__sample(struct timeline *tl, const struct sample *s, const struct 
 			a->mapped_bytes, (uint64_t)a->resident_pages * 4096,
 			(uint64_t)a->peak_resident_pages * 4096, a->faulted_pages * 4096,
 			a->released_pages * 4096);
+		if (s->heap) {
+			uint64_t res = (uint64_t)a->resident_pages * 4096;
+			uint64_t live = a->live_bytes > 0 ? (uint64_t)a->live_bytes : 0;
+
+			fprintf(tl->f, ",\"live_bytes\":%" PRIu64 ",\"retained_bytes\":%" PRIu64, live,
+				res > live ? res - live : 0);
+		}
 		if (r && retention__arena(r, a, now_ns, &ar)) {
-			fprintf(tl->f, ",\"retained_bytes\":%" PRIu64 ",\"released_since_peak_bytes\":%" PRIu64,
-				ar.retained_bytes, ar.released_since_peak_bytes);
+			if (!s->heap)
+				fprintf(tl->f, ",\"retained_bytes\":%" PRIu64, ar.retained_bytes);
+			fprintf(tl->f, ",\"released_since_peak_bytes\":%" PRIu64, ar.released_since_peak_bytes);
 			if (ar.peak_ns)
 				fprintf(tl->f, ",\"peak_t\":%.3f", rel_s(ar.peak_ns, start_ns));
 			if (ar.last_growth_ns)
@@ -184,7 +202,11 @@ void timeline__diagnosis(struct timeline *tl, const struct sample *s, const stru
 	if (!tl->f)
 		return;
 	fprintf(tl->f, "{\"type\":\"diagnosis\",\"t\":%.3f,\"pid\":%d,\"rss_bytes\":%" PRIu64
-		",\"retained_bytes\":%" PRIu64 ",\"findings\":[", s->t, s->pid, d->rss_bytes, d->retained_bytes);
+		",\"retained_bytes\":%" PRIu64, s->t, s->pid, d->rss_bytes, d->retained_bytes);
+	if (d->heap)
+		fprintf(tl->f, ",\"live_bytes\":%" PRIu64 ",\"other_retained_bytes\":%" PRIu64, d->live_bytes,
+			d->other_bytes);
+	fputs(",\"findings\":[", tl->f);
 	for (size_t i = 0; i < d->nr; i++) {
 		const struct finding *f = &d->f[i];
 
@@ -194,6 +216,8 @@ void timeline__diagnosis(struct timeline *tl, const struct sample *s, const stru
 			",\"peak_resident_bytes\":%" PRIu64 ",\"released_since_peak_bytes\":%" PRIu64,
 			f->arena->kind->name, f->retained_bytes, f->resident_bytes, f->peak_bytes,
 			f->released_since_peak_bytes);
+		if (d->heap)
+			fprintf(tl->f, ",\"live_bytes\":%" PRIu64, f->live_bytes);
 		if (f->idle_s >= 0)
 			fprintf(tl->f, ",\"idle_s\":%.1f", f->idle_s);
 		if (f->knob) {

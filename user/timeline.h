@@ -14,6 +14,9 @@ struct timeline {
 	bool own;        /* we opened f (not stdout) */
 	bool failed;     /* a write failed (disk full): reported once */
 	const char *path;
+	/* --heap (set after timeline__open): "exact" or "sampled"; NULL without --heap. */
+	const char *heap_mode;
+	uint64_t heap_sample_bytes;
 };
 
 /* path NULL: timeline off. Returns 0 or -errno (message printed). */

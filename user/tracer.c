@@ -10,6 +10,7 @@
 #include "events.h"
 #include "history.h"
 #include "folded_export.h"
+#include "heap.h"
 #include "html_report.h"
 #include "pprof_export.h"
 #include "profile.h"
@@ -67,6 +68,9 @@ static int drain(void *cookie)
 
 	if (!tr->replay) {
 		err = loader__drain(&tr->ld);
+		/* After the main ring: the mappings the blocks sit in are known. */
+		if (tr->s.heap && err >= 0 && heap__drain(tr->s.heap, tr->s.stacks, &tr->s.ledger) < 0)
+			err = -EIO;
 		input__put(IN_DRAIN_END, NULL, 0);
 		return err;
 	}
@@ -121,6 +125,7 @@ static int write_reports(struct tracer *tr, uint64_t now, const char *diagnosis)
 			.command = tr->o->cmd, .ledger = &tr->s.ledger, .retention = tr->s.retention,
 			.start_ns = tr->s.start_ns, .now_ns = now, .start_unix_ms = tr->s.start_unix_ms,
 			.interval_s = tr->o->interval_s, .diagnosis = diagnosis, .profile = p,
+			.heap = tr->s.heap != NULL,
 		};
 
 		if (html_report__write(tr->o->html_path, &in))
@@ -128,6 +133,34 @@ static int write_reports(struct tracer *tr, uint64_t now, const char *diagnosis)
 	}
 	profile__free(p);
 	return err;
+}
+
+/* --heap: what the probes saw, and what they could not. */
+static void heap_summary(struct tracer *tr, FILE *out)
+{
+	struct heap_stats st;
+
+	heap__stats(tr->s.heap, &st);
+	fprintf(out, "\nHeap (--heap, %s%s): %llu allocations (%.1f MiB), %llu frees, %llu uprobes",
+		heap__mode(tr->s.heap), tr->o->heap_sample ? ", weights unbiased" : "",
+		(unsigned long long)st.allocs, st.alloc_bytes / 1048576.0, (unsigned long long)st.frees,
+		(unsigned long long)st.probes);
+	if (st.probe_failures)
+		fprintf(out, " (%llu failed to attach)", (unsigned long long)st.probe_failures);
+	fputc('\n', out);
+	if (!st.probes)
+		fprintf(out, "  no allocator entry point was probed: live bytes are unknown (0)\n");
+	if (st.unknown_frees)
+		fprintf(out, "  %llu frees of blocks never seen allocated, ignored: allocated before the probes%s, "
+			"or handed back by the allocator itself (glibc's tcache at thread exit)\n",
+			(unsigned long long)st.unknown_frees, tr->o->cmd ? "" : " (live bytes cover only blocks "
+			"allocated since the attach)");
+	if (st.lost || st.blocks_full || st.pages_full)
+		fprintf(out, "  lost: %llu blocks (block map full), %llu (page map full), %llu ring records\n",
+			(unsigned long long)st.blocks_full, (unsigned long long)st.pages_full,
+			(unsigned long long)st.lost);
+	if (st.unplaced_bytes)
+		fprintf(out, "  %.1f MiB live in no known mapping\n", st.unplaced_bytes / 1048576.0);
 }
 
 /* The end: bursts, the diagnosis, the summary on the terminal, the reports. */
@@ -139,12 +172,21 @@ static int conclude(struct tracer *tr, const struct sample *s, uint64_t now)
 
 	retention__update_bursts(tr->s.retention, &tr->s.ledger);
 	timeline__bursts(&tr->tl, s, &tr->s.ledger, tr->s.retention, tr->s.start_ns);
-	diagnosis__make(&d, &tr->s.ledger, tr->s.retention, s->rss_bytes, now);
+	if (tr->s.heap) {
+		diagnosis__make_heap(&d, &tr->s.ledger, tr->s.retention, s->rss_bytes, s->live_bytes, now);
+		d.unknown_frees = s->heap_unknown_frees;
+		d.since_attach = !tr->o->cmd;
+		d.sampled = tr->o->heap_sample != 0;
+	} else {
+		diagnosis__make(&d, &tr->s.ledger, tr->s.retention, s->rss_bytes, now);
+	}
 	diagnosis__text(&d, tr->o->retain_after_s, text, sizeof(text));
 	timeline__diagnosis(&tr->tl, s, &d, text);
 	if (!tr->no_summary) {
 		live_view__summary(out, s, &tr->s.ledger, tr->o->top);
 		live_view__bursts(out, tr->s.retention, tr->s.start_ns);
+		if (tr->s.heap)
+			heap_summary(tr, out);
 		fprintf(out, "\n%s", text);
 		fflush(out);
 	}
@@ -309,6 +351,44 @@ static int finish(struct tracer *tr, int err)
 	return err;
 }
 
+/* --heap, launch mode: the allocators it will load, probed before it runs. A
+ * library found only later (dlopen, an unusual libc path) is probed when mapped. */
+static void heap_attach_launch(struct tracer *tr)
+{
+	int n = heap__attach_launch(tr->s.heap);
+
+	if (n < 0)
+		fprintf(stderr, "arenatrace: --heap: warning: some allocator entry points could not be probed; "
+			"live bytes miss their calls\n");
+	else if (!n)
+		fprintf(stderr, "arenatrace: --heap: warning: no known allocator (glibc, jemalloc, tcmalloc, "
+			"mimalloc) found for %s yet; one loaded later is probed when mapped, until then live "
+			"bytes are 0\n", tr->o->cmd[0]);
+}
+
+/* --heap, attach mode: probe what is mapped. Returns 0 or an exit code. */
+static int heap_attach_running(struct tracer *tr)
+{
+	int n = heap__rescan(tr->s.heap);
+
+	if (!heap__probing(tr->s.heap)) {
+		if (n < 0)
+			fprintf(stderr, "arenatrace: --heap: attaching uprobes to the allocator of PID %d failed "
+				"(run with -v for each failure)\n", tr->s.target.pid);
+		else
+			fprintf(stderr, "arenatrace: --heap: PID %d uses no allocator arenatrace knows (glibc, "
+				"jemalloc, tcmalloc, mimalloc, in a library or its executable); run without --heap\n",
+				tr->s.target.pid);
+		return n < 0 ? EXIT_RUNTIME : EXIT_USAGE;
+	}
+	if (n < 0)
+		fprintf(stderr, "arenatrace: --heap: warning: some allocator entry points could not be probed; "
+			"live bytes miss their calls\n");
+	fprintf(stderr, "arenatrace: --heap: attached to a running process: live bytes count only blocks "
+		"allocated from now on\n");
+	return 0;
+}
+
 int tracer__run(const struct options *o)
 {
 	struct tracer tr = { .o = o };
@@ -337,9 +417,25 @@ int tracer__run(const struct options *o)
 			    session__on_record, &tr.s);
 	if (err)
 		goto cleanup;
+	if (o->heap) {
+		struct heap_config hc = {
+			.pid = tr.s.target.pid, .sample_bytes = o->heap_sample, .stack_mode = o->call_graph,
+			.stack_sample_bytes = o->sample_bytes, .verbose = o->verbose,
+		};
+
+		tr.s.heap = heap__new(&hc);
+		if (!tr.s.heap) {
+			err = EXIT_RUNTIME;
+			goto cleanup;
+		}
+	}
 	if (timeline__open(&tr.tl, o->json_path)) {
 		err = EXIT_RUNTIME;
 		goto cleanup;
+	}
+	if (tr.s.heap) {
+		tr.tl.heap_mode = heap__mode(tr.s.heap);
+		tr.tl.heap_sample_bytes = heap__sample_bytes(tr.s.heap);
 	}
 	tr.s.start_ns = session__now_ns();
 	if (o->cmd) {
@@ -347,6 +443,8 @@ int tracer__run(const struct options *o)
 		if (err)
 			goto cleanup;
 		session__read_comm(&tr.s);
+		if (tr.s.heap)
+			heap_attach_launch(&tr);
 		if (session__seed(&tr.s)) {
 			err = EXIT_RUNTIME;
 			goto cleanup;
@@ -360,6 +458,8 @@ int tracer__run(const struct options *o)
 		}
 		/* The target ran while we read it: one check against the page tables. */
 		tr.s.ledger.needs_full_reconcile = true;
+		if (tr.s.heap && (err = heap_attach_running(&tr)))
+			goto cleanup;
 	}
 	begin_timeline(&tr, mode);
 
@@ -387,6 +487,8 @@ cleanup:
 		target__close(&tr.s.target);
 		target__poll_exit(&tr.s.target);
 	}
+	heap__free(tr.s.heap);
+	tr.s.heap = NULL;
 	loader__stop(&tr.ld);
 	target__close(&tr.s.target);
 	tracer_free(&tr);

@@ -106,6 +106,7 @@ def main():
     mount_tracefs()
     fl = [os.path.join(B, "bench", "faultloop"), str(args.fault_mib)]
     ch = [os.path.join(B, "bench", "churn"), str(args.churn_rounds), str(os.cpu_count() or 2)]
+    chh = [ch[0], str(max(1, args.churn_rounds // 10)), ch[2]]
     sc = [os.path.join(B, "bench", "syscall_loop"), "3000000"]
     rec = os.path.join(B, "bench", "record.at")
     bt = shutil.which("bpftrace")
@@ -127,6 +128,13 @@ def main():
             ("arenatrace-fp", [TRACER, "-q", "--call-graph", "fp", "--"] + ch, True),
             ("arenatrace-record", [TRACER, "-q", "-o", rec, "--force", "--"] + ch, True),
         ],
+        # --heap (issue 8): a uprobe hit per malloc/free and its return, about 10x here,
+        # so on a tenth of the rounds, against heaptrack (which also sees every call).
+        "churn-heap": [
+            ("untraced", chh, False),
+            ("arenatrace-heap", [TRACER, "-q", "--heap", "--"] + chh, True),
+            ("arenatrace-heap-sampled", [TRACER, "-q", "--heap", "--heap-sample", "524288", "--"] + chh, True),
+        ],
     }
     if bt:
         one_liner = "tracepoint:exceptions:page_fault_user /pid == cpid/ { @[ustack] = count(); }"
@@ -135,7 +143,7 @@ def main():
     else:
         print("bench: bpftrace not installed: its row is SKIPPED")
     if ht:
-        modes["churn"].append(("heaptrack", [ht, "-o", os.path.join(B, "bench", "heaptrack.out")] + ch, False))
+        modes["churn-heap"].append(("heaptrack", [ht, "-o", os.path.join(B, "bench", "heaptrack.out")] + chh, False))
     else:
         print("bench: heaptrack not installed: its row is SKIPPED")
 

@@ -546,7 +546,10 @@ static void test_html_flame_graph(void **state)
 
 	assert_non_null(strstr(html, "<h2>Who faulted the resident memory in</h2>"));
 	assert_non_null(strstr(html, "<svg id=\"flame-graph\""));
-	assert_non_null(strstr(html, "document.body.dataset.flameDrawn = '1'"));
+	/* One drawing function for both graphs (the second is --heap's inuse). */
+	assert_non_null(strstr(html, "flameGraph('flame-graph', 'flame-readout', data.flame, 'resident', 'flameDrawn')"));
+	assert_non_null(strstr(html, "document.body.dataset[flag] = '1'"));
+	assert_null(strstr(html, "<svg id=\"flame-inuse\""));   /* no inuse profile here */
 	assert_null(strstr(html, "id=\"flame-note\""));
 	/* 24 + 16 + 8 MiB + 1000 B + 1 MiB; the released cell and the faulted-only
 	 * stack are not resident. Largest first: all, arena, frames root to leaf. */
