@@ -34,7 +34,7 @@ struct sym_module {
 
 /* A file mapping from the last maps read: where find_elf finds map_files. */
 struct sym_mapping {
-	uint64_t start, end;
+	uint64_t start, end, offset;
 	char *path;
 	bool exec;
 	size_t line, line_len;   /* its line in the maps text (while refreshing) */
@@ -362,14 +362,18 @@ static char *maps_read(pid_t pid, size_t *len)
 }
 
 /* Whether the run of consecutive mappings of one file that holds maps[i] (what
- * libdwfl makes one module of) has an executable one: only those hold code. */
+ * libdwfl makes one module of) has an executable one: only those hold code. A
+ * mapping at file offset 0 starts a new run: a read-only copy of the whole file
+ * (libdwfl reading an ELF file of this very process) can land right next to the
+ * loaded object's own mappings. */
 static bool maps_run_has_exec(const struct sym_mapping *maps, size_t nr, size_t i)
 {
 	size_t lo = i, hi = i;
 
-	while (lo > 0 && !strcmp(maps[lo - 1].path, maps[i].path) && maps[lo - 1].end == maps[lo].start)
+	while (lo > 0 && maps[lo].offset && !strcmp(maps[lo - 1].path, maps[i].path) &&
+	       maps[lo - 1].end == maps[lo].start)
 		lo--;
-	while (hi + 1 < nr && !strcmp(maps[hi + 1].path, maps[i].path) &&
+	while (hi + 1 < nr && maps[hi + 1].offset && !strcmp(maps[hi + 1].path, maps[i].path) &&
 	       maps[hi].end == maps[hi + 1].start)
 		hi++;
 	for (size_t j = lo; j <= hi; j++)
@@ -426,8 +430,9 @@ static int refresh_live(struct symbolizer *s)
 			maps = nm;
 			cap = cap ? 2 * cap : 64;
 		}
-		maps[nr++] = (struct sym_mapping){ r.start, r.end, r.path, r.prot & PROT_EXEC,
+		maps[nr++] = (struct sym_mapping){ r.start, r.end, 0, r.path, r.prot & PROT_EXEC,
 						   (size_t)(p - buf), n + (*eol != '\0') };
+		sscanf(line, "%*x-%*x %*s %" SCNx64, &maps[nr - 1].offset);
 	}
 
 	/*
