@@ -57,7 +57,7 @@ void cli__usage(FILE *out)
 "      --max-size BYTES with -o: stop recording at about BYTES (the file stays\n"
 "                       valid and says it was cut; tracing goes on)\n"
 "      --btf PATH       kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
-"  -v, --verbose        libbpf debug output\n"
+"  -v, --verbose        libbpf debug output, and the kernel side's counters at the end\n"
 "  -h, --help           this help\n"
 "\n"
 "Stops on Ctrl-C or SIGTERM (a second Ctrl-C stops at once), when -d elapses or\n"
