@@ -11,6 +11,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "arenatrace_records.h"
+#include "stack_sample.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -105,11 +106,6 @@ struct cpu_ctx {
 	__u64 run_block, run_lo, run_hi, run_added, run_removed, run_first_ns;
 };
 
-/* Where a stack record is built before it is sent (too big for the BPF stack). */
-struct stack_scratch {
-	struct arenatrace_stack_record r;
-	__u8 data[ARENATRACE_STACK_COPY];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -498,7 +494,7 @@ static __always_inline int emit_stack(void *ctx, __u32 slot, __u64 addr, __u64 l
 	struct stack_scratch *sc;
 	struct pt_regs *regs;
 	__u32 zero = 0;
-	long n, size = sizeof(sc->r);
+	long size;
 
 	sc = bpf_map_lookup_elem(&stack_scratch, &zero);
 	if (!sc)
@@ -512,37 +508,11 @@ static __always_inline int emit_stack(void *ctx, __u32 slot, __u64 addr, __u64 l
 	sc->r.weight_bytes = weight;
 	sc->r.event = event;
 	sc->r.sys = sys;
-	sc->r.mode = stack_mode;
-	sc->r.nr_ips = 0;
-	sc->r.stack_len = 0;
-	sc->r.pad = 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	sc->r.regs[0] = BPF_CORE_READ(regs, ip);
 	sc->r.regs[1] = BPF_CORE_READ(regs, sp);
 	sc->r.regs[2] = BPF_CORE_READ(regs, bp);
-	if (stack_mode == ARENATRACE_STACK_FP) {
-		n = bpf_get_stack(ctx, sc->data, ARENATRACE_MAX_FRAMES * 8, BPF_F_USER_STACK);
-		if (n > 0) {
-			sc->r.nr_ips = n / 8;
-			size += n & (ARENATRACE_MAX_FRAMES * 8 - 1 | ARENATRACE_MAX_FRAMES * 8);
-		}
-	} else {
-		/* From sp up to the callers' frames. The copy fails as a whole when it
-		 * runs past the end of the stack mapping (the main thread's frames sit
-		 * a few KiB below it, how many varies with ASLR): halve until it fits. */
-		__u32 want = ARENATRACE_STACK_COPY;
-
-		for (int i = 0; i < 5; i++, want /= 2) {
-			if (!bpf_probe_read_user(sc->data, want & (ARENATRACE_STACK_COPY * 2 - 1),
-						 (void *)sc->r.regs[1])) {
-				sc->r.stack_len = want;
-				break;
-			}
-		}
-		size += sc->r.stack_len;
-	}
-	if (size > (long)sizeof(*sc))
-		size = sizeof(*sc);
+	size = stack_sample_fill(ctx, sc, stack_mode);
 	if (bpf_ringbuf_output(&events, sc, size & 0xffff, BPF_RB_NO_WAKEUP))
 		stat_inc(ARENATRACE_STAT_LOST);
 	return 0;

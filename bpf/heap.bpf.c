@@ -23,6 +23,7 @@
 #include <bpf/bpf_core_read.h>
 #include "arenatrace_records.h"
 #include "heap_records.h"
+#include "stack_sample.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -110,12 +111,7 @@ struct {
 	__type(value, __u64);
 } heap_stats SEC(".maps");
 
-/* Copied from arenatrace.bpf.c's emit_stack (same record, our own ring). */
-struct stack_scratch {
-	struct arenatrace_stack_record r;
-	__u8 data[ARENATRACE_STACK_COPY];
-};
-
+/* The record arenatrace.bpf.c's stacks use, in our own ring. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -211,7 +207,7 @@ static __always_inline void emit_stack(struct pt_regs *ctx, __u64 addr, __u64 we
 {
 	struct stack_scratch *sc;
 	__u32 zero = 0;
-	long n, size = sizeof(sc->r);
+	long size;
 
 	sc = bpf_map_lookup_elem(&heap_stack_scratch, &zero);
 	if (!sc)
@@ -224,34 +220,10 @@ static __always_inline void emit_stack(struct pt_regs *ctx, __u64 addr, __u64 we
 	sc->r.weight_bytes = weight;
 	sc->r.event = ARENATRACE_HEAP_STACK_EVENT;
 	sc->r.sys = 0;
-	sc->r.mode = stack_mode;
-	sc->r.nr_ips = 0;
-	sc->r.stack_len = 0;
-	sc->r.pad = 0;
 	sc->r.regs[0] = PT_REGS_IP(ctx);
 	sc->r.regs[1] = PT_REGS_SP(ctx);
 	sc->r.regs[2] = PT_REGS_FP(ctx);
-	if (stack_mode == ARENATRACE_STACK_FP) {
-		n = bpf_get_stack(ctx, sc->data, ARENATRACE_MAX_FRAMES * 8, BPF_F_USER_STACK);
-		if (n > 0) {
-			sc->r.nr_ips = n / 8;
-			size += n & (ARENATRACE_MAX_FRAMES * 8 - 1 | ARENATRACE_MAX_FRAMES * 8);
-		}
-	} else {
-		/* As in arenatrace.bpf.c: halve the copy until it fits in the stack mapping. */
-		__u32 want = ARENATRACE_STACK_COPY;
-
-		for (int i = 0; i < 5; i++, want /= 2) {
-			if (!bpf_probe_read_user(sc->data, want & (ARENATRACE_STACK_COPY * 2 - 1),
-						 (void *)sc->r.regs[1])) {
-				sc->r.stack_len = want;
-				break;
-			}
-		}
-		size += sc->r.stack_len;
-	}
-	if (size > (long)sizeof(*sc))
-		size = sizeof(*sc);
+	size = stack_sample_fill(ctx, sc, stack_mode);
 	if (bpf_ringbuf_output(&heap_events, sc, size & 0xffff, BPF_RB_NO_WAKEUP))
 		stat_add(ARENATRACE_HEAP_STAT_LOST, 1);
 }

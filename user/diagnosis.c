@@ -182,10 +182,29 @@ void diagnosis__make_heap(struct diagnosis *d, const struct ledger *l, const str
 
 #define OUT(...) (len += snprintf(buf + (len < n ? len : n), len < n ? n - len : 0, __VA_ARGS__))
 
-static size_t text_heap(const struct diagnosis *d, char *buf, size_t n)
+/* "Try (kind): knob." once per kind among the findings, appended at len. */
+static size_t put_knobs(const struct diagnosis *d, char *buf, size_t n, size_t len)
 {
 	const char *seen[DIAGNOSIS_MAX_FINDINGS];
-	size_t len = 0, nseen = 0;
+	size_t nseen = 0;
+
+	for (size_t i = 0; i < d->nr; i++) {
+		const struct finding *f = &d->f[i];
+		bool dup = false;
+
+		for (size_t k = 0; k < nseen; k++)
+			dup |= !strcmp(seen[k], f->arena->kind->name);
+		if (dup || !f->knob)
+			continue;
+		seen[nseen++] = f->arena->kind->name;
+		OUT("Try (%s): %s.\n", f->arena->kind->name, f->knob);
+	}
+	return len;
+}
+
+static size_t text_heap(const struct diagnosis *d, char *buf, size_t n)
+{
+	size_t len = 0;
 
 	OUT("RSS %.1f MiB = live %.1f MiB + retained %.1f MiB (live: the allocator's blocks in use, counted "
 	    "from its calls%s).\n", d->rss_bytes / MiB, d->live_bytes / MiB, d->retained_bytes / MiB,
@@ -214,25 +233,12 @@ static size_t text_heap(const struct diagnosis *d, char *buf, size_t n)
 	if (d->top_kind && d->top_kind_arenas > 1)
 		OUT("%u %s arenas retain %.1f MiB in all.\n", d->top_kind_arenas, d->top_kind,
 		    d->top_kind_retained / MiB);
-	for (size_t i = 0; i < d->nr; i++) {
-		const struct finding *f = &d->f[i];
-		bool dup = false;
-
-		for (size_t k = 0; k < nseen; k++)
-			dup |= !strcmp(seen[k], f->arena->kind->name);
-		if (dup || !f->knob)
-			continue;
-		seen[nseen++] = f->arena->kind->name;
-		OUT("Try (%s): %s.\n", f->arena->kind->name, f->knob);
-	}
-	return len;
+	return put_knobs(d, buf, n, len);
 }
 
 size_t diagnosis__text(const struct diagnosis *d, double retain_after_s, char *buf, size_t n)
 {
 	size_t len = 0;
-	const char *seen[DIAGNOSIS_MAX_FINDINGS];
-	size_t nseen = 0;
 
 	if (d->heap)
 		return text_heap(d, buf, n);
@@ -259,17 +265,6 @@ size_t diagnosis__text(const struct diagnosis *d, double retain_after_s, char *b
 			OUT(", no growth for %.0f s", f->idle_s);
 		OUT(")\n");
 	}
-	for (size_t i = 0; i < d->nr; i++) {
-		const struct finding *f = &d->f[i];
-		bool dup = false;
-
-		for (size_t k = 0; k < nseen; k++)
-			dup |= !strcmp(seen[k], f->arena->kind->name);
-		if (dup || !f->knob)
-			continue;
-		seen[nseen++] = f->arena->kind->name;
-		OUT("Try (%s): %s.\n", f->arena->kind->name, f->knob);
-	}
-	return len;
+	return put_knobs(d, buf, n, len);
 }
 #undef OUT
