@@ -108,7 +108,7 @@ $(BUILD)/arenatrace: $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/workloads/%: tests/workloads/%.c
+$(BUILD)/workloads/%: tests/workloads/%.c tests/workloads/workload.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O1 -g -Wall -pthread $< -o $@
@@ -137,7 +137,7 @@ bench: $(BUILD)/arenatrace $(BENCH_BINS) | $(TEST_DEPS_STAMP)
 unit: $(UNIT_TESTS)
 	$(Q)set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-integration: $(BUILD)/arenatrace $(WORKLOADS) | $(TEST_DEPS_STAMP)
+integration: $(BUILD)/arenatrace $(WORKLOADS) $(BUILD)/bench/faultloop | $(TEST_DEPS_STAMP)
 	$(Q)$(PYTHON) -m pytest -q -rs tests/integration
 
 # The recording reader under libFuzzer with ASan and UBSan (clang), from the seed

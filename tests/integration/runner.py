@@ -35,6 +35,35 @@ class Failure(AssertionError):
     pass
 
 
+def stop(proc, sig=None, timeout=10):
+    """Ends proc: closes its stdin (a workload waiting on it exits), sends sig if
+    given, waits up to timeout, then kills it. None and exited processes are fine."""
+    if proc is None:
+        return
+    if proc.stdin and not proc.stdin.closed:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+    if sig is not None and proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def write_results_csv(name, header, fmt, rows):
+    """Writes a test module's measured rows next to the binary (build/NAME)."""
+    if not rows:
+        return
+    with open(os.path.join(os.path.dirname(TRACER), name), "w") as f:
+        f.write(header + "\n")
+        for row in rows:
+            f.write(fmt % row + "\n")
+
+
 def within(got, want, rel=0.01, floor=SLACK):
     return abs(got - want) <= max(rel * want, floor)
 
@@ -395,9 +424,4 @@ class Workload:
         return self
 
     def __exit__(self, *exc):
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)

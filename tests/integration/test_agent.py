@@ -88,13 +88,7 @@ class Agent:
         raise runner.Failure(f"agent: {what} not seen within {timeout} s\n{text[-3000:]}\n{self.stderr()}")
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        runner.stop(self.proc, signal.SIGTERM, timeout=15)
         self.err.close()
 
     def __enter__(self):
@@ -167,12 +161,7 @@ class Prometheus:
                              f"{self.log.read()[-2000:]}")
 
     def close(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        runner.stop(self.proc, signal.SIGTERM, timeout=15)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -41,12 +41,7 @@ SHARES = []  # (test, kind, share, worst arena error in pages)
 @pytest.fixture(scope="module", autouse=True)
 def shares_csv():
     yield
-    if SHARES:
-        path = os.path.join(os.path.dirname(runner.TRACER), "allocators.csv")
-        with open(path, "w") as f:
-            f.write("test,kind,share_of_rss,worst_arena_pages\n")
-            for row in SHARES:
-                f.write("%s,%s,%.4f,%d\n" % row)
+    runner.write_results_csv("allocators.csv", "test,kind,share_of_rss,worst_arena_pages", "%s,%s,%.4f,%d", SHARES)
 
 
 def preloaded(lib, *args):
@@ -134,12 +129,7 @@ def test_glibc_chained_heaps_attach(tmp_path):
         assert cp.arena_containing(b1, e1)["arena"] == big["arena"], cp.describe()
         assert cp.arena_containing(b2, e2)["arena"] != big["arena"], cp.describe()
     finally:
-        w.stdin.close()
-        try:
-            w.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            w.kill()
-            w.wait()
+        runner.stop(w)
 
 
 def test_glibc_churn(traced):
@@ -208,12 +198,7 @@ def test_preloaded_allocator_attach(tmp_path, kind, lib):
         assert final, f"no final sample set in {out}"
         check(runner.Checkpoint("attach-final", [], truth, *final), kind)
     finally:
-        w.stdin.close()
-        try:
-            w.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            w.kill()
-            w.wait()
+        runner.stop(w)
 
 
 # ---- language runtimes --------------------------------------------------------------

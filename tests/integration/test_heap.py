@@ -39,12 +39,8 @@ ROWS = []  # (test, allocator, mode, expected, measured, error %)
 @pytest.fixture(scope="module", autouse=True)
 def heap_csv():
     yield
-    if ROWS:
-        path = os.path.join(os.path.dirname(runner.TRACER), "heap.csv")
-        with open(path, "w") as f:
-            f.write("test,allocator,mode,expected_live_bytes,measured_live_bytes,error_pct\n")
-            for row in ROWS:
-                f.write("%s,%s,%s,%d,%d,%.3f\n" % row)
+    runner.write_results_csv("heap.csv", "test,allocator,mode,expected_live_bytes,measured_live_bytes,error_pct",
+                             "%s,%s,%s,%d,%d,%.3f", ROWS)
 
 
 def command(alloc, *args):
@@ -235,13 +231,8 @@ def test_attach(tmp_path):
     finally:
         if tracer and tracer.poll() is None:
             tracer.kill()
-            tracer.wait()
-        w.stdin.close()
-        try:
-            w.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            w.kill()
-            w.wait()
+        runner.stop(tracer)
+        runner.stop(w)
 
 
 def test_bad_input(tmp_path):
@@ -345,13 +336,8 @@ def test_attach_before_burst(tmp_path, alloc):
     finally:
         if tracer and tracer.poll() is None:
             tracer.kill()
-            tracer.wait()
-        w.stdin.close()
-        try:
-            w.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            w.kill()
-            w.wait()
+        runner.stop(tracer)
+        runner.stop(w)
 
 
 def test_prefixed_jemalloc_in_executable(traced):

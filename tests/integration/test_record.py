@@ -1,6 +1,5 @@
 """Recording (-o) and `arenatrace report`: same final records as live, partial
 files, file safety, --max-size, a full disk, bad recordings."""
-import json
 import os
 import shutil
 import signal

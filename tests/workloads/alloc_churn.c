@@ -28,24 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "workload.h"
 
 #define MIB (1024UL * 1024UL)
 #define HEAP_MAX (64 * MIB)
 #define PAGE 4096UL
-
-static void wait_line(void)
-{
-	char c;
-
-	for (;;) {
-		ssize_t n = read(0, &c, 1);
-
-		if (n == 1 && c == '\n')
-			return;
-		if (n == 0 || (n < 0 && errno != EINTR))
-			exit(0);
-	}
-}
 
 static void die(const char *what)
 {

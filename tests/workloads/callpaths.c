@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "workload.h"
 
 #define MIB (1024UL * 1024UL)
 #define PAGE 4096UL
@@ -75,19 +76,6 @@ CALLPATH static void small_mallocs(void)
 		if (!small[i])
 			die("malloc");
 		memset(small[i], 0xa5, SMALL_MALLOC_SIZE);
-	}
-}
-
-/* Block until one line arrives on stdin; EOF counts as one. */
-static void wait_line(void)
-{
-	char c;
-
-	for (;;) {
-		ssize_t n = read(0, &c, 1);
-
-		if (n == 0 || (n == 1 && c == '\n') || (n < 0 && errno != EINTR))
-			return;
 	}
 }
 

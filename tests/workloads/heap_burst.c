@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "workload.h"
 
 #define MIB (1024UL * 1024UL)
 
@@ -42,20 +43,6 @@ struct worker {
 	size_t nr_kept, cap_kept;
 	uint64_t live;        /* requested bytes of the blocks kept */
 };
-
-static void wait_line(void)
-{
-	char c;
-
-	for (;;) {
-		ssize_t n = read(0, &c, 1);
-
-		if (n == 1 && c == '\n')
-			return;
-		if (n == 0 || (n < 0 && errno != EINTR))
-			exit(0);
-	}
-}
 
 /* Writes every byte; the compiler may not drop it as a dead store before free(). */
 static void touch(void *p, int c, size_t len)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "workload.h"
 
 #define API __attribute__((noinline, used))
 #define MIB (1024UL * 1024UL)
@@ -46,20 +47,6 @@ API void _rjem_sdallocx(void *p, size_t size, int flags)
 	(void)size;
 	(void)flags;
 	free(p);
-}
-
-static void wait_line(void)
-{
-	char c;
-
-	for (;;) {
-		ssize_t n = read(0, &c, 1);
-
-		if (n == 1 && c == '\n')
-			return;
-		if (n == 0 || (n < 0 && errno != EINTR))
-			exit(0);
-	}
 }
 
 int main(int argc, char **argv)

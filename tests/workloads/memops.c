@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "workload.h"
 
 #define KIB (1024UL)
 #define MIB (1024UL * 1024UL)
@@ -61,23 +62,6 @@ static void usage(void)
 struct range {
 	uintptr_t start, end;
 };
-
-/* Block until one line arrives on stdin; exit 0 on EOF. */
-static void wait_line(void)
-{
-	char c;
-
-	for (;;) {
-		ssize_t n = read(0, &c, 1);
-
-		if (n == 1 && c == '\n')
-			return;
-		if (n == 0)
-			exit(0);
-		if (n < 0 && errno != EINTR)
-			exit(0);
-	}
-}
 
 static void checkpoint(const char *label, int n, const struct range *r)
 {
