@@ -1,5 +1,6 @@
 """Lifecycle: target exit, exec, -d, signals."""
 import os
+import re
 import signal
 import time
 
@@ -97,3 +98,23 @@ def test_signal_stops_with_final_records(traced, sig):
     assert arenas and all(a.get("final") for a in arenas), f"final arena set not marked final: {arenas[:2]}"
     if pid and groundtruth.Snapshot(pid).same_as(truth):
         runner.Checkpoint("final", ranges, truth, sample, arenas).assert_accurate()
+
+
+def test_verbose_kernel_counters():
+    """-v's kernel-side counters: the faults counted match the kernel's own count
+    for the process (getrusage, printed by the workload), nothing is lost, and
+    every mapping call is seen."""
+    faultloop = os.path.join(os.path.dirname(runner.TRACER), "bench", "faultloop")
+    p = runner.run_tracer(["-q", "-v", "--", faultloop, "64", "0"], timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    w = re.search(r"faults=(\d+) kernel_faults=(\d+)", p.stdout)
+    k = re.search(r"kernel side: (\d+) RSS changes, (\d+) faults, (\d+) syscalls, (\d+) runs, (\d+) lost",
+                  p.stderr)
+    assert w and k, (p.stdout[-500:], p.stderr[-1000:])
+    touched, kernel_faults = int(w.group(1)), int(w.group(2))
+    rss_changes, faults, syscalls, runs, lost = map(int, k.groups())
+    # The kernel also counts faults taken in kernel mode on user addresses, which
+    # page_fault_user does not see, and stops counting at getrusage.
+    assert abs(faults - kernel_faults) <= max(64, kernel_faults // 200), (faults, kernel_faults)
+    assert faults >= touched and rss_changes >= touched, (faults, rss_changes, touched)
+    assert syscalls >= 2 and runs >= touched // 512 and lost == 0, k.groups()
