@@ -5,17 +5,15 @@
  * touch them, free most, and every 8th round malloc_trim(0). So brk, mmap,
  * munmap, mprotect (arena growth), madvise (trim) and faults all happen.
  * Times only the work, after a start delay.   churn [ROUNDS=200] [THREADS=4] [DELAY_MS=300]
- * Prints: elapsed_s=<seconds> cpu_s=<its own CPU time>
+ * Prints: elapsed_s=<seconds> cpu_s=<its CPU time>
+ * churn ROUNDS THREADS stream: rounds until stdin closes, progress in rounds
+ * (bench_loop.h).
  */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
+#include "bench_loop.h"
 
 #define BURST 2000
 
@@ -33,7 +31,7 @@ static void *work(void *arg)
 	void **keep = calloc(BURST, sizeof(void *));
 	void **objs = calloc(BURST, sizeof(void *));
 
-	for (long r = 0; r < rounds; r++) {
+	for (long r = 0; rounds ? r < rounds : !bench_stopping(); r++) {
 		for (int i = 0; i < BURST; i++) {
 			size_t sz = lcg(&seed) % 100 ? 64 + lcg(&seed) % 4096 : 64 * 1024 + lcg(&seed) % (192 * 1024);
 
@@ -50,6 +48,7 @@ static void *work(void *arg)
 		}
 		if (r % 8 == 7)
 			malloc_trim(0);
+		bench_unit_done(1);
 	}
 	for (int i = 0; i < BURST; i++)
 		free(keep[i]);
@@ -58,26 +57,39 @@ static void *work(void *arg)
 	return NULL;
 }
 
+static long threads = 4;
+static pthread_t tids[64];
+
+static void start_threads(void)
+{
+	for (long i = 0; i < threads; i++)
+		pthread_create(&tids[i], NULL, work, (void *)(uintptr_t)(i + 1));
+}
+
+static void join_threads(void)
+{
+	for (long i = 0; i < threads; i++)
+		pthread_join(tids[i], NULL);
+}
+
+/* A whole run: THREADS threads of ROUNDS rounds each. */
+static void run_threads(void)
+{
+	start_threads();
+	join_threads();
+}
+
 int main(int argc, char **argv)
 {
-	long threads = argc > 2 ? strtol(argv[2], NULL, 10) : 4;
-	long delay_ms = argc > 3 ? strtol(argv[3], NULL, 10) : 300;
-	pthread_t t[64];
-	struct timespec a, b;
-	struct rusage ru;
+	int stream = bench_stream_mode(&argc, argv);
 
+	threads = argc > 2 ? strtol(argv[2], NULL, 10) : 4;
 	rounds = argc > 1 ? strtol(argv[1], NULL, 10) : 200;
 	if (threads < 1 || threads > 64)
 		threads = 4;
-	usleep(delay_ms * 1000);
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	for (long i = 0; i < threads; i++)
-		pthread_create(&t[i], NULL, work, (void *)(uintptr_t)(i + 1));
-	for (long i = 0; i < threads; i++)
-		pthread_join(t[i], NULL);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	getrusage(RUSAGE_SELF, &ru);
-	printf("elapsed_s=%.6f cpu_s=%.6f\n", (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9,
-	       ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
-	return 0;
+	if (stream) {
+		rounds = 0; /* until stopped */
+		return bench_stream(start_threads, join_threads);
+	}
+	return bench_whole_run(argc > 3 ? strtoul(argv[3], NULL, 10) : 300, run_threads, NULL);
 }

@@ -4,44 +4,70 @@
  * writes one byte per 4 KiB page (one write fault each), unmaps, repeats until
  * TOTAL_MIB were touched. Times only the loop, after a start delay, so tracer
  * start-up is not counted.   faultloop [TOTAL_MIB=4096] [DELAY_MS=300]
- * Prints: elapsed_s=<seconds> cpu_s=<its own CPU time> faults=<n>
+ * Prints: elapsed_s=<seconds> cpu_s=<its CPU time> faults=<n> kernel_faults=<the
+ * kernel's count for the whole process>
+ * faultloop stream: 16 MiB chunks until stdin closes, progress in faults
+ * (bench_loop.h).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
+#include "bench_loop.h"
 
-#define CHUNK (256UL << 20)
+static unsigned long total, faults;
+static pthread_t worker;
+
+static void touch_chunk(unsigned long len)
+{
+	volatile char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("faultloop: mmap");
+		exit(1);
+	}
+	for (unsigned long i = 0; i < len; i += 4096, faults++)
+		p[i] = 1;
+	munmap((void *)p, len);
+}
+
+static void work(void)
+{
+	for (unsigned long done = 0; done < total; done += 256UL << 20)
+		touch_chunk(256UL << 20);
+}
+
+static void tail(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	printf(" faults=%lu kernel_faults=%ld", faults, ru.ru_minflt + ru.ru_majflt);
+}
+
+static void *stream_worker(void *arg)
+{
+	(void)arg;
+	while (!bench_stopping()) {
+		touch_chunk(16UL << 20);
+		bench_unit_done(4096);
+	}
+	return NULL;
+}
+
+static void stream_run(void)
+{
+	pthread_create(&worker, NULL, stream_worker, NULL);
+}
+
+static void stream_join(void)
+{
+	pthread_join(worker, NULL);
+}
 
 int main(int argc, char **argv)
 {
-	unsigned long total = (argc > 1 ? strtoul(argv[1], NULL, 10) : 4096) << 20;
-	unsigned long delay_ms = argc > 2 ? strtoul(argv[2], NULL, 10) : 300;
-	struct timespec a, b;
-	unsigned long faults = 0;
-	struct rusage ru;
-
-	usleep(delay_ms * 1000);
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	for (unsigned long done = 0; done < total; done += CHUNK) {
-		volatile char *p = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (p == MAP_FAILED) {
-			perror("faultloop: mmap");
-			return 1;
-		}
-		for (unsigned long i = 0; i < CHUNK; i += 4096, faults++)
-			p[i] = 1;
-		munmap((void *)p, CHUNK);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	getrusage(RUSAGE_SELF, &ru);
-	/* kernel_faults: the kernel's own count for the whole process (getrusage). */
-	printf("elapsed_s=%.6f cpu_s=%.6f faults=%lu kernel_faults=%ld\n",
-	       (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9,
-	       ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6, faults,
-	       ru.ru_minflt + ru.ru_majflt);
-	return 0;
+	if (bench_stream_mode(&argc, argv))
+		return bench_stream(stream_run, stream_join);
+	total = (argc > 1 ? strtoul(argv[1], NULL, 10) : 4096) << 20;
+	return bench_whole_run(argc > 2 ? strtoul(argv[2], NULL, 10) : 300, work, tail);
 }
