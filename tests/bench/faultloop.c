@@ -6,8 +6,8 @@
  * start-up is not counted.   faultloop [TOTAL_MIB=4096] [DELAY_MS=300]
  * Prints: elapsed_s=<seconds> cpu_s=<its CPU time> faults=<n> kernel_faults=<the
  * kernel's count for the whole process>
- * faultloop stream: 16 MiB chunks until stdin closes, progress in faults
- * (bench_loop.h).
+ * faultloop stream: 16 MiB chunks until stdin closes, progress in faults, every
+ * 256 (bench_loop.h).
  */
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -17,7 +17,8 @@
 static unsigned long total, faults;
 static pthread_t worker;
 
-static void touch_chunk(unsigned long len)
+/* progress: report every 256 faults (a stream's unit is a fault). */
+static void touch_chunk(unsigned long len, int progress)
 {
 	volatile char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -25,15 +26,18 @@ static void touch_chunk(unsigned long len)
 		perror("faultloop: mmap");
 		exit(1);
 	}
-	for (unsigned long i = 0; i < len; i += 4096, faults++)
+	for (unsigned long i = 0; i < len; i += 4096, faults++) {
 		p[i] = 1;
+		if (progress && (faults & 255) == 255)
+			bench_unit_done(256);
+	}
 	munmap((void *)p, len);
 }
 
 static void work(void)
 {
 	for (unsigned long done = 0; done < total; done += 256UL << 20)
-		touch_chunk(256UL << 20);
+		touch_chunk(256UL << 20, 0);
 }
 
 static void tail(void)
@@ -47,10 +51,8 @@ static void tail(void)
 static void *stream_worker(void *arg)
 {
 	(void)arg;
-	while (!bench_stopping()) {
-		touch_chunk(16UL << 20);
-		bench_unit_done(4096);
-	}
+	while (!bench_stopping())
+		touch_chunk(16UL << 20, 1);
 	return NULL;
 }
 
