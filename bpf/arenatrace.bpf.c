@@ -101,6 +101,9 @@ struct cpu_ctx {
 	__u32 tid;            /* the thread whose fault is pending here */
 	__u32 fault_origin;   /* 0: none */
 	__u64 fault_addr;
+	__u64 fault_mm;       /* its target's mm */
+	__u32 fault_slot;     /* its target's slot */
+	__u32 pad;
 	/* The open run (see struct arenatrace_run_record), owned by run_tid. */
 	__u32 run_tid, run_events, run_origin, run_slot;
 	__u64 run_block, run_lo, run_hi, run_added, run_removed, run_first_ns;
@@ -542,12 +545,40 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	barrier_var(m);
 	if (m == MM_SWAPENTS || m > MM_SHMEMPAGES)
 		return 0;
-	slot = slot_of_mm(mm);
-	if (slot == NO_SLOT || !target_state(slot)->baseline_set)
-		return 0;
 	/* exit_mmap() tearing the whole mm down: keep the counters as they were at
 	 * exit, which is what the final report shows. */
 	if (mm->mm_users.counter == 0)
+		return 0;
+	c = this_cpu_ctx();
+	if (!c)
+		return 0;
+	/* The common case first, with no helper call and no lookup of the mm: a
+	 * change inside a fault of a traced mm pending on this CPU. on_switch() moves
+	 * a pending fault off the CPU when its thread leaves, so it is the current
+	 * thread's. */
+	if (c->fault_origin && c->fault_mm == (__u64)mm) {
+		__u64 weight;
+
+		slot = c->fault_slot & (ARENATRACE_MAX_TARGETS - 1);
+		sc = slot_cpu(slot);
+		if (!sc)
+			return 0;
+		delta = counter_delta(slot, sc, mm, m, &uncertain);
+		if (delta == 0)
+			return 0;
+		stat_inc(ARENATRACE_STAT_RSS_EVENTS);
+		/* Faults only ever add pages: a fault that lost pages had them taken by
+		 * a racing event (migration between counter update and tracepoint). */
+		if (uncertain || delta <= 0)
+			flags = ARENATRACE_UNCERTAIN;
+		run_add(c, slot, c->tid, c->fault_addr, (c->fault_addr & ~4095ULL) + 4096, delta,
+			c->fault_origin | flags);
+		if (stack_mode && delta > 0 && sample_due(&sc->fault_bytes, &sc->fault_next, delta * 4096, &weight))
+			emit_stack(ctx, slot, c->fault_addr, 0, weight, ARENATRACE_STACK_FAULT, 0);
+		return 0;
+	}
+	slot = slot_of_mm(mm);
+	if (slot == NO_SLOT || !target_state(slot)->baseline_set)
 		return 0;
 	sc = slot_cpu(slot);
 	if (!sc)
@@ -563,21 +594,8 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 		return 0;
 	}
 	tid = (__u32)bpf_get_current_pid_tgid();
-	c = this_cpu_ctx();
-	if (!c)
-		return 0;
-	/* Faults only ever add pages: a fault that lost pages had them taken by a
-	 * racing event (migration between counter update and tracepoint). */
 	if (uncertain || delta <= 0)
 		flags = ARENATRACE_UNCERTAIN;
-	if (c->tid == tid && c->fault_origin) {
-		__u64 weight;
-
-		run_add(c, slot, tid, c->fault_addr, (c->fault_addr & ~4095ULL) + 4096, delta, c->fault_origin | flags);
-		if (stack_mode && delta > 0 && sample_due(&sc->fault_bytes, &sc->fault_next, delta * 4096, &weight))
-			emit_stack(ctx, slot, c->fault_addr, 0, weight, ARENATRACE_STACK_FAULT, 0);
-		return 0;
-	}
 	tc = current_ctx(false);
 	if (tc && tc->sys) {
 		tc->sys_delta += delta;
@@ -604,6 +622,8 @@ static __always_inline void note_fault(__u32 slot, __u32 tid, unsigned long addr
 	c->tid = tid;
 	c->fault_addr = address;
 	c->fault_origin = origin;
+	c->fault_mm = target_state(slot)->mm;
+	c->fault_slot = slot;
 }
 
 SEC("tp_btf/page_fault_user")
