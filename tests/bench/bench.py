@@ -42,6 +42,8 @@ FLOOR = os.path.join(B, "bench", "floor")
 MIB = 1 << 20
 # About how long arenatrace -p takes to load, attach and write its first sample.
 PLACEBO_START_S = 1.3
+# Pause after a tracer exits before the next untraced window (see paired()).
+SETTLE_S = 1.0
 
 
 def mount_tracefs():
@@ -207,6 +209,9 @@ def paired(workload, cmd, modes, reps, seconds, rows):
                 att.ready()
                 t = st.window(seconds)
                 lost = att.stop()
+                # The kernel frees a detached tracer's programs and maps (its ring
+                # buffer, per-CPU arrays) after it exits; not in the next window.
+                time.sleep(SETTLE_S)
                 after = st.window(seconds)
                 rows.append(dict(workload=workload, mode=mode, rep=rep, bins=t[0], mean=t[1],
                                  around=before[0] + after[0], around_mean=(before[1] + after[1]) / 2,
@@ -240,6 +245,24 @@ def summarize_paired(rows, workload):
     return out
 
 
+def print_paired(window_rows, args):
+    """Prints the paired windows' table; returns {(workload, mode): ratio}."""
+    pratios = {}
+    print(f"\npaired windows ({args.window} s each, on one busy process per workload): time per unit in "
+          "the traced windows over the untraced windows around them, at the machine's fast level (10th "
+          "percentile of all their 100 ms bins); mean-based: median over pairs of whole-window means")
+    print("workload   mode              ratio   (1st half, 2nd half)   mean-based   n")
+    for workload in ("faultloop", "churn"):
+        for mode, ratio, h1, h2, mmed, n in summarize_paired(window_rows, workload):
+            pratios[(workload, mode)] = ratio
+            halves = f"({h1:.3f}, {h2:.3f})" if h1 else ""
+            print(f"{workload:10} {mode:16} {ratio:.3f}x  {halves:22} {mmed:.3f}x      {n}")
+    faults = [r["mean"] for r in window_rows if r["workload"] == "faultloop" and r["mode"] == "arenatrace"]
+    print(f"faults traced by default arenatrace in the fault-loop windows: about "
+          f"{int(sum(args.window / m for m in faults))}")
+    return pratios
+
+
 def summarize(rows, workload, base_mode):
     by = {}
     for r in rows:
@@ -258,6 +281,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="whole-run repetitions")
     ap.add_argument("--pair-reps", type=int, default=10, help="paired-window repetitions per mode (0 = skip)")
     ap.add_argument("--window", type=float, default=3.0, help="seconds per paired window")
+    ap.add_argument("--paired-only", action="store_true", help="only the paired windows (no whole runs)")
+    ap.add_argument("--paired-modes", help="comma-separated subset of the paired modes")
     ap.add_argument("--fault-mib", type=int, default=4096, help="MiB touched per fault-loop run (4096 = 1M faults)")
     ap.add_argument("--churn-rounds", type=int, default=1000, help="about 2 s per run here")
     ap.add_argument("--big-mib", type=int, default=8192, help="resident size for the tracer-memory check (0 = skip)")
@@ -324,6 +349,8 @@ def main():
         ("arenatrace", tracer_at()),
         ("arenatrace-dwarf", tracer_at("--call-graph", "dwarf")),
     ]
+    if args.paired_modes:
+        pair_modes = [m for m in pair_modes if m[0] in args.paired_modes.split(",")]
     window_rows = []
     if args.pair_reps:
         paired("faultloop", [fl[0]], pair_modes, args.pair_reps, args.window, window_rows)
@@ -339,6 +366,9 @@ def main():
                                 around_fast_s_per_unit=fast_level(r["around"]),
                                 around_mean_s_per_unit=r["around_mean"], bins=len(r["bins"]),
                                 lost_events=r["lost_events"]))
+    pratios = print_paired(window_rows, args) if window_rows else {}
+    if args.paired_only:
+        return 0
 
     rows = []
     # Bystander: an untraced process making syscalls while arenatrace traces an idle one.
@@ -406,21 +436,6 @@ def main():
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
         w.writerows(rows)
-
-    pratios = {}
-    if window_rows:
-        print(f"\npaired windows ({args.window} s each, on one busy process per workload): time per unit in "
-              "the traced windows over the untraced windows around them, at the machine's fast level (10th "
-              "percentile of all their 100 ms bins); mean-based: median over pairs of whole-window means")
-        print("workload   mode              ratio   (1st half, 2nd half)   mean-based   n")
-        for workload in ("faultloop", "churn"):
-            for mode, ratio, h1, h2, mmed, n in summarize_paired(window_rows, workload):
-                pratios[(workload, mode)] = ratio
-                halves = f"({h1:.3f}, {h2:.3f})" if h1 else ""
-                print(f"{workload:10} {mode:16} {ratio:.3f}x  {halves:22} {mmed:.3f}x      {n}")
-        faults = [r["mean"] for r in window_rows if r["workload"] == "faultloop" and r["mode"] == "arenatrace"]
-        print(f"faults traced by default arenatrace in the fault-loop windows: about "
-              f"{int(sum(args.window / m for m in faults))}")
 
     print("\nwhole runs\nworkload   mode              median_s   min_s    max_s   ratio (min-max)")
     ratios = {}
