@@ -20,10 +20,12 @@ Two comparisons, both interleaved:
   recording mode, heap mode, the tracer's CPU and memory, and the bystander.
 Each workload times its own loop after a start delay, so tracer start-up is not
 counted. Prints medians (min-max) and ratios, checks the goals of issue 3, and
-writes every run and window to build/bench.csv and build/bench-windows.csv.
+writes every run and window to build/bench.csv and build/bench-windows.csv (the
+windows' 100 ms bins to build/bench-windows.json).
 """
 import argparse
 import csv
+import json
 import os
 import re
 import shutil
@@ -366,6 +368,9 @@ def main():
                                 around_fast_s_per_unit=fast_level(r["around"]),
                                 around_mean_s_per_unit=r["around_mean"], bins=len(r["bins"]),
                                 lost_events=r["lost_events"]))
+        # Every window's 100 ms bins, to try other estimators on the same data.
+        with open(os.path.join(B, "bench-windows.json"), "w") as f:
+            json.dump(window_rows, f)
     pratios = print_paired(window_rows, args) if window_rows else {}
     if args.paired_only:
         return 0
