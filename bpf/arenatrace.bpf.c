@@ -535,7 +535,7 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	struct arenatrace_slot_cpu *sc;
 	struct task_ctx *tc;
 	struct cpu_ctx *c;
-	bool uncertain = false;
+	bool uncertain = false, in_fault;
 	__u32 tid, flags = 0, slot;
 	__s64 delta;
 
@@ -552,34 +552,18 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	c = this_cpu_ctx();
 	if (!c)
 		return 0;
-	/* The common case first, with no helper call and no lookup of the mm: a
-	 * change inside a fault of a traced mm pending on this CPU. on_switch() moves
-	 * a pending fault off the CPU when its thread leaves, so it is the current
+	/* The common case, with no helper call and no lookup of the mm: a change
+	 * inside a fault of a traced mm pending on this CPU. on_switch() moves a
+	 * pending fault off the CPU when its thread leaves, so it is the current
 	 * thread's. */
-	if (c->fault_origin && c->fault_mm == (__u64)mm) {
-		__u64 weight;
-
+	in_fault = c->fault_origin && c->fault_mm == (__u64)mm;
+	if (in_fault) {
 		slot = c->fault_slot & (ARENATRACE_MAX_TARGETS - 1);
-		sc = slot_cpu(slot);
-		if (!sc)
+	} else {
+		slot = slot_of_mm(mm);
+		if (slot == NO_SLOT || !target_state(slot)->baseline_set)
 			return 0;
-		delta = counter_delta(slot, sc, mm, m, &uncertain);
-		if (delta == 0)
-			return 0;
-		stat_inc(ARENATRACE_STAT_RSS_EVENTS);
-		/* Faults only ever add pages: a fault that lost pages had them taken by
-		 * a racing event (migration between counter update and tracepoint). */
-		if (uncertain || delta <= 0)
-			flags = ARENATRACE_UNCERTAIN;
-		run_add(c, slot, c->tid, c->fault_addr, (c->fault_addr & ~4095ULL) + 4096, delta,
-			c->fault_origin | flags);
-		if (stack_mode && delta > 0 && sample_due(&sc->fault_bytes, &sc->fault_next, delta * 4096, &weight))
-			emit_stack(ctx, slot, c->fault_addr, 0, weight, ARENATRACE_STACK_FAULT, 0);
-		return 0;
 	}
-	slot = slot_of_mm(mm);
-	if (slot == NO_SLOT || !target_state(slot)->baseline_set)
-		return 0;
 	sc = slot_cpu(slot);
 	if (!sc)
 		return 0;
@@ -587,15 +571,25 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	if (delta == 0)
 		return 0;
 	stat_inc(ARENATRACE_STAT_RSS_EVENTS);
+	/* Faults only ever add pages: a fault that lost pages had them taken by a
+	 * racing event (migration between counter update and tracepoint). */
+	if (uncertain || delta <= 0)
+		flags = ARENATRACE_UNCERTAIN;
+	if (in_fault) {
+		__u64 weight;
 
+		run_add(c, slot, c->tid, c->fault_addr, (c->fault_addr & ~4095ULL) + 4096, delta,
+			c->fault_origin | flags);
+		if (stack_mode && delta > 0 && sample_due(&sc->fault_bytes, &sc->fault_next, delta * 4096, &weight))
+			emit_stack(ctx, slot, c->fault_addr, 0, weight, ARENATRACE_STACK_FAULT, 0);
+		return 0;
+	}
 	if (bpf_get_current_task_btf()->mm != mm) {
 		/* Reclaim, khugepaged, another process writing our memory. */
 		emit_rss(slot, 0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
 		return 0;
 	}
 	tid = (__u32)bpf_get_current_pid_tgid();
-	if (uncertain || delta <= 0)
-		flags = ARENATRACE_UNCERTAIN;
 	tc = current_ctx(false);
 	if (tc && tc->sys) {
 		tc->sys_delta += delta;
