@@ -158,8 +158,7 @@ bad:
 
 static int parse_args(int argc, char **argv, struct agent *ag)
 {
-	enum { OPT_LISTEN = 256, OPT_PID, OPT_COMM, OPT_CGROUP, OPT_HISTORY, OPT_TOP, OPT_RETAIN,
-	       OPT_CALL_GRAPH, OPT_SAMPLE_BYTES, OPT_BTF, OPT_MAX_STACKS };
+	enum { OPT_LISTEN = 256, OPT_PID, OPT_COMM, OPT_CGROUP, OPT_HISTORY, OPT_TOP, OPT_MAX_STACKS };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "pid", required_argument, NULL, OPT_PID },
@@ -168,18 +167,14 @@ static int parse_args(int argc, char **argv, struct agent *ag)
 		{ "interval", required_argument, NULL, 'i' },
 		{ "history", required_argument, NULL, OPT_HISTORY },
 		{ "top", required_argument, NULL, OPT_TOP },
-		{ "retain-after", required_argument, NULL, OPT_RETAIN },
-		{ "call-graph", required_argument, NULL, OPT_CALL_GRAPH },
-		{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
-		{ "btf", required_argument, NULL, OPT_BTF },
 		{ "max-stacks", required_argument, NULL, OPT_MAX_STACKS },
-		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_SHARED_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct options *o = &ag->o;
 	long v;
-	int c;
+	int c, r;
 
 	o->interval_s = 10.0;
 	o->top = 15;
@@ -220,29 +215,18 @@ static int parse_args(int argc, char **argv, struct agent *ag)
 				return EXIT_USAGE;
 			ag->top_arenas = (unsigned)v;
 			break;
-		case OPT_RETAIN:
-			if (cli__parse_secs("--retain-after", optarg, 0.0, 31536000.0, &o->retain_after_s))
-				return EXIT_USAGE;
-			break;
-		case OPT_CALL_GRAPH:
-			if (cli__parse_call_graph(optarg, true, &o->call_graph))
-				return EXIT_USAGE;
-			break;
-		case OPT_SAMPLE_BYTES:
-			if (cli__parse_uint("--sample-bytes", optarg, 4096, 1L << 40, &v))
-				return EXIT_USAGE;
-			o->sample_bytes = (unsigned long)v;
-			break;
-		case OPT_BTF: o->btf_path = optarg; break;
 		case OPT_MAX_STACKS:
 			if (cli__parse_uint("--max-stacks", optarg, 16, 1L << 24, &v))
 				return EXIT_USAGE;
 			ag->max_stacks = (size_t)v;
 			break;
-		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default:
-			fprintf(stderr, "Try 'arenatrace agent --help'.\n");
+			r = cli__parse_shared(c, optarg, true, o);
+			if (r > 0)
+				break;
+			if (r == 0)
+				fprintf(stderr, "Try 'arenatrace agent --help'.\n");
 			return EXIT_USAGE;
 		}
 	}

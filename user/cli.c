@@ -125,26 +125,42 @@ int cli__parse_profile(const char *s, unsigned *out)
 	return -1;
 }
 
+int cli__parse_shared(int id, const char *arg, bool agent, struct options *o)
+{
+	long v;
+
+	switch (id) {
+	case 'v': o->verbose = true; return 1;
+	case CLI_OPT_BTF: o->btf_path = arg; return 1;
+	case CLI_OPT_RETAIN:
+		return cli__parse_secs("--retain-after", arg, 0.0, 31536000.0, &o->retain_after_s) ? -1 : 1;
+	case CLI_OPT_CALL_GRAPH:
+		/* The agent takes "none" (an empty /debug/pprof/heap); the tracer's default is none already. */
+		return cli__parse_call_graph(arg, agent, &o->call_graph) ? -1 : 1;
+	case CLI_OPT_SAMPLE_BYTES:
+		if (cli__parse_uint("--sample-bytes", arg, 4096, 1L << 40, &v))
+			return -1;
+		o->sample_bytes = (unsigned long)v;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int cli__parse(int argc, char **argv, struct options *o)
 {
-	enum { OPT_JSON = 256, OPT_BTF, OPT_TOP, OPT_RETAIN, OPT_HTML, OPT_CSV, OPT_CALL_GRAPH,
-	       OPT_SAMPLE_BYTES, OPT_FOLDED, OPT_FOLDED_PROFILE, OPT_PPROF, OPT_DEBUGINFOD,
+	enum { OPT_JSON = 256, OPT_TOP, OPT_HTML, OPT_CSV, OPT_FOLDED, OPT_FOLDED_PROFILE, OPT_PPROF, OPT_DEBUGINFOD,
 	       OPT_FORCE, OPT_MAX_SIZE, OPT_HEAP, OPT_HEAP_SAMPLE };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", required_argument, NULL, OPT_JSON },
-		{ "btf", required_argument, NULL, OPT_BTF },
 		{ "top", required_argument, NULL, OPT_TOP },
-		{ "retain-after", required_argument, NULL, OPT_RETAIN },
 		{ "html", required_argument, NULL, OPT_HTML },
 		{ "csv", required_argument, NULL, OPT_CSV },
-		{ "call-graph", required_argument, NULL, OPT_CALL_GRAPH },
-		{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
 		{ "folded", required_argument, NULL, OPT_FOLDED },
 		{ "folded-profile", required_argument, NULL, OPT_FOLDED_PROFILE },
 		{ "pprof", required_argument, NULL, OPT_PPROF },
@@ -154,10 +170,11 @@ int cli__parse(int argc, char **argv, struct options *o)
 		{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 		{ "heap", no_argument, NULL, OPT_HEAP },
 		{ "heap-sample", required_argument, NULL, OPT_HEAP_SAMPLE },
+		CLI_SHARED_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	long v;
-	int c;
+	int c, r;
 
 	memset(o, 0, sizeof(*o));
 	o->interval_s = 1.0;
@@ -181,25 +198,10 @@ int cli__parse(int argc, char **argv, struct options *o)
 				return EXIT_USAGE;
 			break;
 		case 'q': o->quiet = true; break;
-		case 'v': o->verbose = true; break;
 		case 'h': cli__usage(stdout); return EXIT_OK;
 		case OPT_JSON: o->json_path = optarg; break;
-		case OPT_BTF: o->btf_path = optarg; break;
-		case OPT_RETAIN:
-			if (cli__parse_secs("--retain-after", optarg, 0.0, 31536000.0, &o->retain_after_s))
-				return EXIT_USAGE;
-			break;
 		case OPT_HTML: o->html_path = optarg; break;
 		case OPT_CSV: o->csv_path = optarg; break;
-		case OPT_CALL_GRAPH:
-			if (cli__parse_call_graph(optarg, false, &o->call_graph))
-				return EXIT_USAGE;
-			break;
-		case OPT_SAMPLE_BYTES:
-			if (cli__parse_uint("--sample-bytes", optarg, 4096, 1L << 40, &v))
-				return EXIT_USAGE;
-			o->sample_bytes = (unsigned long)v;
-			break;
 		case OPT_FOLDED: o->folded_path = optarg; break;
 		case OPT_FOLDED_PROFILE:
 			if (cli__parse_profile(optarg, &o->folded_profile))
@@ -226,7 +228,11 @@ int cli__parse(int argc, char **argv, struct options *o)
 			o->top = (unsigned)v;
 			break;
 		default:
-			fprintf(stderr, "Try 'arenatrace --help'.\n");
+			r = cli__parse_shared(c, optarg, false, o);
+			if (r > 0)
+				break;
+			if (r == 0)
+				fprintf(stderr, "Try 'arenatrace --help'.\n");
 			return EXIT_USAGE;
 		}
 	}

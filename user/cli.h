@@ -50,4 +50,17 @@ int cli__parse_secs(const char *opt, const char *s, double min, double max, doub
 int cli__parse_call_graph(const char *s, bool allow_none, unsigned *mode);
 int cli__parse_profile(const char *s, unsigned *out);
 
+/* The options the tracer and the agent share (--retain-after, --call-graph,
+ * --sample-bytes, --btf, -v): their getopt ids and table rows, and one parser.
+ * cli__parse_shared() returns 1 when id was one of them (parsed), 0 when it is
+ * not, -1 on a bad value (the message is printed). */
+enum { CLI_OPT_RETAIN = 200, CLI_OPT_CALL_GRAPH, CLI_OPT_SAMPLE_BYTES, CLI_OPT_BTF };
+#define CLI_SHARED_LONGOPTS                                                        \
+	{ "retain-after", required_argument, NULL, CLI_OPT_RETAIN },               \
+	{ "call-graph", required_argument, NULL, CLI_OPT_CALL_GRAPH },             \
+	{ "sample-bytes", required_argument, NULL, CLI_OPT_SAMPLE_BYTES },         \
+	{ "btf", required_argument, NULL, CLI_OPT_BTF },                           \
+	{ "verbose", no_argument, NULL, 'v' }
+int cli__parse_shared(int id, const char *arg, bool agent, struct options *o);
+
 #endif
