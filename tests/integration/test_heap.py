@@ -89,6 +89,17 @@ def burst(traced, alloc, opts):
     return run, cp, live_of(run), cp.sample["live_bytes"]
 
 
+def attach_heap(pid, out):
+    """arenatrace -p PID --heap --json OUT, returned once it has written 3 samples."""
+    tracer = subprocess.Popen([runner.TRACER, "-p", str(pid), "-q", "-i", "0.2", "--heap", "--json", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + runner.TIMEOUT
+    while sum(1 for r in runner.read_records(str(out)) if r.get("type") == "sample") < 3:
+        assert time.monotonic() < deadline and tracer.poll() is None, "tracer did not start sampling"
+        time.sleep(0.05)
+    return tracer
+
+
 @pytest.mark.parametrize("alloc", list(PRELOADS))
 def test_exact(traced, alloc):
     """Exact mode: every block counted, live within 2%; after freeing, ~0. "static":
@@ -205,12 +216,7 @@ def test_attach(tmp_path):
             if line.startswith("READY start"):
                 w.stdin.write("\n")
                 w.stdin.flush()
-        tracer = subprocess.Popen([runner.TRACER, "-p", str(w.pid), "-q", "-i", "0.2", "--heap", "--json", str(out)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + runner.TIMEOUT
-        while sum(1 for r in runner.read_records(str(out)) if r.get("type") == "sample") < 3:
-            assert time.monotonic() < deadline and tracer.poll() is None, "tracer did not start sampling"
-            time.sleep(0.05)
+        tracer = attach_heap(w.pid, out)
         w.stdin.write("\n")   # free everything
         w.stdin.flush()
         while not w.stdout.readline().startswith("READY freed"):
@@ -304,12 +310,8 @@ def test_attach_before_burst(tmp_path, alloc):
     try:
         line = w.stdout.readline()
         assert line.startswith("READY start"), line
-        tracer = subprocess.Popen([runner.TRACER, "-p", str(w.pid), "-q", "-i", "0.2", "--heap", "--json", str(out)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + runner.TIMEOUT
-        while sum(1 for r in runner.read_records(str(out)) if r.get("type") == "sample") < 3:
-            assert time.monotonic() < deadline and tracer.poll() is None, "tracer did not start sampling"
-            time.sleep(0.05)
+        tracer = attach_heap(w.pid, out)
+        deadline = time.monotonic() + 2 * runner.TIMEOUT
         w.stdin.write("\n")   # the burst
         w.stdin.flush()
         want = None
@@ -322,7 +324,7 @@ def test_attach_before_burst(tmp_path, alloc):
                 break
         n0 = sum(1 for r in runner.read_records(str(out)) if r.get("type") == "sample")
         while sum(1 for r in runner.read_records(str(out)) if r.get("type") == "sample") < n0 + 3:
-            assert time.monotonic() < deadline + runner.TIMEOUT and tracer.poll() is None
+            assert time.monotonic() < deadline and tracer.poll() is None
             time.sleep(0.05)
         tracer.send_signal(signal.SIGINT)
         _, err = tracer.communicate(timeout=runner.TIMEOUT)
