@@ -72,12 +72,6 @@ struct {
 	__type(value, struct arenatrace_slot_cpu);
 } slot_cpus SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, ARENATRACE_STAT_NR);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
 
 /* What one target thread is doing right now. */
 struct task_ctx {
@@ -92,23 +86,46 @@ struct task_ctx {
 };
 
 /*
+ * An open run: the RSS changes of the CPU's run owner in one 2 MiB block (lo's),
+ * summed until sent (see struct arenatrace_run_record). 64 bytes.
+ */
+struct open_run {
+	__u32 events, origin, slot;
+	__u32 epoch;          /* run_epoch when opened: sent once user space has polled since */
+	__u64 lo, hi, added, removed, first_ns, pad;
+};
+
+/* Open runs per CPU. A thread whose faults cycle through a few blocks (an
+ * allocator reusing scattered free chunks) keeps one run per block instead of
+ * sending a record at every change of block: 8 cover churn's pattern. */
+#define RUN_SLOTS 8
+
+/*
  * The hot path's state lives per CPU, not per task: a per-CPU array lookup is
  * cheaper than task storage, and a thread cannot leave a CPU without a context
- * switch, where on_switch() sends its run and moves a pending fault address to
+ * switch, where on_switch() sends its runs and moves a pending fault address to
  * its task storage (a fault that sleeps on I/O finishes elsewhere).
+ * What a fault reads and writes sits in the first two cache lines (stats and
+ * the pending fault; the runs' index) and its run's line: each line more is a
+ * miss under an allocator-heavy workload.
  */
 struct cpu_ctx {
+	/* First, as user space reads them (enum arenatrace_stat). */
+	__u64 stats[ARENATRACE_STAT_NR];
 	__u32 tid;            /* the thread whose fault is pending here */
 	__u32 fault_origin;   /* 0: none */
 	__u64 fault_addr;
 	__u64 fault_mm;       /* its target's mm */
 	__u32 fault_slot;     /* its target's slot */
+	__u32 pcpu_known;     /* pcpu_off is set */
+	__u64 pcpu_off;       /* this CPU's cpu_offsets[] */
+	__u32 run_tid;        /* the thread the open runs belong to */
+	__u32 last_run;       /* the run used last, looked at first */
+	__u32 open_runs;      /* bit i: runs[i] is open */
 	__u32 pad;
-	/* The open run (see struct arenatrace_run_record), owned by run_tid. */
-	__u32 run_tid, run_events, run_origin, run_slot;
-	__u64 run_block, run_lo, run_hi, run_added, run_removed, run_first_ns;
+	__u32 run_blocks[RUN_SLOTS]; /* each open run's block (low 32 bits), for the search */
+	struct open_run runs[RUN_SLOTS];
 };
-
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -143,10 +160,10 @@ struct {
 
 static __always_inline void stat_inc(__u32 idx)
 {
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	struct cpu_ctx *c = this_cpu_ctx();
 
-	if (v)
-		(*v)++;
+	if (c)
+		c->stats[idx]++;
 }
 
 #define NO_SLOT ARENATRACE_MAX_TARGETS
@@ -296,13 +313,20 @@ static __always_inline struct percpu_counter *rss_counter(struct mm_struct *mm, 
 
 /* The change this event's percpu_counter_add() made (see above), also added to
  * this CPU's `moved`. Only the fold case touches memory other CPUs write. */
-static __always_inline __s64 counter_delta(__u32 slot, struct arenatrace_slot_cpu *sc, struct mm_struct *mm,
-					   __u32 member, bool *uncertain)
+static __always_inline __s64 counter_delta(__u32 slot, struct arenatrace_slot_cpu *sc, struct cpu_ctx *c,
+					   struct mm_struct *mm, __u32 member, bool *uncertain)
 {
 	struct percpu_counter *fbc = rss_counter(mm, member);
-	__u32 cpu = bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1);
 	__u64 counters = (__u64)fbc->counters;
-	__s64 local = cpu_local(counters, cpu), old_local, count, old_count, delta;
+	__s64 local, old_local, count, old_count, delta;
+	__u32 cpu;
+
+	if (!c->pcpu_known) {
+		c->pcpu_off = cpu_offsets[bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1)];
+		c->pcpu_known = cpu_offsets_ready;
+	}
+	local = ((const struct refcount_struct *)bpf_rdonly_cast((void *)(counters + c->pcpu_off),
+			bpf_core_type_id_kernel(struct refcount_struct)))->refs.counter;
 
 	old_local = sc->local[member & 3];
 	sc->local[member & 3] = local;
@@ -312,6 +336,7 @@ static __always_inline __s64 counter_delta(__u32 slot, struct arenatrace_slot_cp
 		return delta;
 	}
 	count = fbc->count;
+	cpu = bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1);
 	old_count = __sync_lock_test_and_set(&count_shadows[slot & (ARENATRACE_MAX_TARGETS - 1)].count[member & 3],
 					     count);
 	for (__u32 d = 0; d < ARENATRACE_MAX_CPUS; d++) {
@@ -406,78 +431,147 @@ static __always_inline void emit_rss(__u32 slot, __u64 addr, __s64 delta, __u32 
 	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 }
 
-/* Sends this CPU's open run, if any. */
-static __always_inline void run_flush(struct cpu_ctx *c)
+/* Bumped by user space at every poll of the ring buffer: a run opened before
+ * that is sent at its next change, so the timeline lags by one poll at most. */
+__u32 run_epoch;
+
+/* Sends run i of this CPU and closes it. */
+static __always_inline void run_send(struct cpu_ctx *c, __u32 i)
 {
+	struct open_run *o = &c->runs[i & (RUN_SLOTS - 1)];
 	struct arenatrace_run_record *r;
 
-	if (!c->run_events)
-		return;
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		stat_inc(ARENATRACE_STAT_LOST);
 	} else {
 		r->type = ARENATRACE_REC_FAULT_RUN;
-		r->slot = c->run_slot;
+		r->slot = o->slot;
 		r->tid = c->run_tid;
 		r->ts_ns = bpf_ktime_get_ns();
-		r->lo = c->run_lo;
-		r->hi = c->run_hi;
-		r->first_ns = c->run_first_ns;
-		r->added_pages = c->run_added;
-		r->removed_pages = c->run_removed;
-		r->events = c->run_events;
-		r->origin = c->run_origin;
+		r->lo = o->lo;
+		r->hi = o->hi;
+		r->first_ns = o->first_ns;
+		r->added_pages = o->added;
+		r->removed_pages = o->removed;
+		r->events = o->events;
+		r->origin = o->origin;
 		bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 		stat_inc(ARENATRACE_STAT_RUNS);
 	}
-	c->run_events = 0;
-	c->run_added = 0;
-	c->run_removed = 0;
+	c->open_runs &= ~(1U << (i & (RUN_SLOTS - 1)));
 }
 
-/* Adds thread tid's RSS change on [lo, hi) to this CPU's run; another thread, or
- * work in another 2 MiB block, sends the run first. One record per block instead
- * of one per fault is what keeps a fault-bound target at its untraced speed. */
-static __always_inline void run_add(struct cpu_ctx *c, __u32 slot, __u32 tid, __u64 lo, __u64 hi,
-				    __s64 delta, __u32 origin)
+/* Sends this CPU's open runs that overlap [lo, hi). */
+static __always_inline void run_flush_range(struct cpu_ctx *c, __u64 lo, __u64 hi)
+{
+	if (!c->open_runs)
+		return;
+	for (__u32 i = 0; i < RUN_SLOTS; i++) {
+		struct open_run *o = &c->runs[i];
+
+		if ((c->open_runs & (1U << i)) && o->lo < hi && lo < o->hi)
+			run_send(c, i);
+	}
+}
+
+static __always_inline void run_flush(struct cpu_ctx *c)
+{
+	run_flush_range(c, 0, ~0ULL);
+}
+
+/* Sends this CPU's open runs whose blocks overlap [lo, hi): later changes in
+ * those blocks start new runs, so no run spans a change of the mappings. */
+static __always_inline void run_flush_blocks(struct cpu_ctx *c, __u64 lo, __u64 hi)
+{
+	if (hi <= lo)
+		hi = ~0ULL;
+	run_flush_range(c, lo & ~((1ULL << RUN_BLOCK_SHIFT) - 1), hi | ((1ULL << RUN_BLOCK_SHIFT) - 1));
+}
+
+/* The run for a change in `block`, when it is not the last one used: the open
+ * one, else a closed slot, else the oldest open one, sent first. Runs opened
+ * before user space's last poll are sent on the way, so a block the thread has
+ * left does not hold its changes back for long. */
+static __always_inline __u32 run_slot_for(struct cpu_ctx *c, __u64 block)
+{
+	__u32 free = RUN_SLOTS, oldest = 0, epoch = run_epoch;
+	__u64 oldest_ns = ~0ULL;
+
+	for (__u32 i = 0; i < RUN_SLOTS; i++) {
+		struct open_run *o;
+
+		if (!(c->open_runs & (1U << i))) {
+			free = i;
+			continue;
+		}
+		if (c->run_blocks[i] == (__u32)block && (c->runs[i].lo >> RUN_BLOCK_SHIFT) == block)
+			return i;
+		o = &c->runs[i];
+		if (o->epoch != epoch) {
+			run_send(c, i);
+			free = i;
+			continue;
+		}
+		if (o->first_ns < oldest_ns) {
+			oldest = i;
+			oldest_ns = o->first_ns;
+		}
+	}
+	if (free < RUN_SLOTS)
+		return free;
+	run_send(c, oldest);
+	return oldest;
+}
+
+/* Adds thread tid's RSS change on [lo, hi) to the run of its 2 MiB block. A record
+ * per block and per poll instead of one per fault is what keeps a fault-bound
+ * target at its untraced speed. Returns the run's index. */
+static __always_inline __u32 run_add(struct cpu_ctx *c, __u32 slot, __u32 tid, __u64 lo, __u64 hi,
+				     __s64 delta, __u32 origin)
 {
 	__u64 block = lo >> RUN_BLOCK_SHIFT;
+	__u32 i = c->last_run & (RUN_SLOTS - 1);
+	struct open_run *o = &c->runs[i];
 
 	lo &= ~4095ULL;
-	/* Also bounded in size, so a thread busy in one block stays visible. */
-	if (c->run_events &&
-	    (block != c->run_block || c->run_tid != tid || c->run_events >= RUN_MAX_EVENTS))
+	/* Another thread's runs: it left without a switch we saw. */
+	if (c->open_runs && c->run_tid != tid)
 		run_flush(c);
-	if (!c->run_events) {
-		c->run_tid = tid;
-		c->run_slot = slot;
-		c->run_block = block;
-		c->run_lo = lo;
-		c->run_hi = hi;
-		c->run_origin = origin;
-		c->run_first_ns = bpf_ktime_get_ns();
+	c->run_tid = tid;
+	if (!(c->open_runs & (1U << i)) || (o->lo >> RUN_BLOCK_SHIFT) != block) {
+		i = run_slot_for(c, block) & (RUN_SLOTS - 1);
+		o = &c->runs[i];
+	}
+	/* Also bounded in size, so a thread busy in one block stays visible. */
+	if ((c->open_runs & (1U << i)) && o->events >= RUN_MAX_EVENTS)
+		run_send(c, i);
+	if (!(c->open_runs & (1U << i))) {
+		o->slot = slot;
+		o->lo = lo;
+		o->hi = hi;
+		o->origin = origin;
+		o->first_ns = bpf_ktime_get_ns();
+		o->epoch = run_epoch;
+		o->added = 0;
+		o->removed = 0;
+		o->events = 0;
+		c->run_blocks[i] = (__u32)block;
+		c->open_runs |= 1U << i;
 	} else {
-		c->run_origin |= origin & ARENATRACE_UNCERTAIN;
-		if (lo < c->run_lo)
-			c->run_lo = lo;
-		if (hi > c->run_hi)
-			c->run_hi = hi;
+		o->origin |= origin & ARENATRACE_UNCERTAIN;
+		if (lo < o->lo)
+			o->lo = lo;
+		if (hi > o->hi)
+			o->hi = hi;
 	}
 	if (delta > 0)
-		c->run_added += delta;
+		o->added += delta;
 	else
-		c->run_removed += -delta;
-	c->run_events++;
-}
-
-/* Sends tid's run if this CPU holds one (before its mapping changes, or it exits). */
-static __always_inline void run_flush_tid(__u32 tid)
-{
-	struct cpu_ctx *c = this_cpu_ctx();
-
-	if (c && c->run_events && c->run_tid == tid)
-		run_flush(c);
+		o->removed += -delta;
+	o->events++;
+	c->last_run = i;
+	return i;
 }
 
 /* Byte-based sampling: true when this event's bytes cross the threshold; *weight
@@ -545,21 +639,23 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	barrier_var(m);
 	if (m == MM_SWAPENTS || m > MM_SHMEMPAGES)
 		return 0;
-	/* exit_mmap() tearing the whole mm down: keep the counters as they were at
-	 * exit, which is what the final report shows. */
-	if (mm->mm_users.counter == 0)
-		return 0;
 	c = this_cpu_ctx();
 	if (!c)
 		return 0;
-	/* The common case, with no helper call and no lookup of the mm: a change
-	 * inside a fault of a traced mm pending on this CPU. on_switch() moves a
-	 * pending fault off the CPU when its thread leaves, so it is the current
-	 * thread's. */
+	/* The common case, with no helper call, no lookup of the mm and no read of
+	 * its shared lines: a change inside a fault of a traced mm pending on this
+	 * CPU. on_switch() moves a pending fault off the CPU when its thread
+	 * leaves, and on_exit() drops it, so it is the current thread's and its mm
+	 * is alive. */
 	in_fault = c->fault_origin && c->fault_mm == (__u64)mm;
 	if (in_fault) {
 		slot = c->fault_slot & (ARENATRACE_MAX_TARGETS - 1);
 	} else {
+		/* exit_mmap() tearing the whole mm down: keep the counters as they
+		 * were at exit, which is what the final report shows. (mm_users
+		 * shares a line with mmap_lock: read only off the fault path.) */
+		if (mm->mm_users.counter == 0)
+			return 0;
 		slot = slot_of_mm(mm);
 		if (slot == NO_SLOT || !target_state(slot)->baseline_set)
 			return 0;
@@ -567,7 +663,7 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	sc = slot_cpu(slot);
 	if (!sc)
 		return 0;
-	delta = counter_delta(slot, sc, mm, m, &uncertain);
+	delta = counter_delta(slot, sc, c, mm, m, &uncertain);
 	if (delta == 0)
 		return 0;
 	stat_inc(ARENATRACE_STAT_RSS_EVENTS);
@@ -650,6 +746,10 @@ int BPF_PROG(on_page_fault_kernel, unsigned long address, struct pt_regs *regs,
 	return 0;
 }
 
+/* mmap flags (uapi/linux/mman.h, asm-generic/mman-common.h) */
+#define MAP_FIXED_FLAG 0x10
+#define MAP_FIXED_NOREPLACE_FLAG 0x100000
+
 static __always_inline __u32 tracked_syscall(long id)
 {
 	/* x86_64 syscall numbers. */
@@ -664,6 +764,32 @@ static __always_inline __u32 tracked_syscall(long id)
 	case 325: return ARENATRACE_SYS_MLOCK;   /* mlock2 */
 	default: return 0;
 	}
+}
+
+/* Faults before a mapping change reach user space before its record, and no
+ * run spans the change: the runs in the blocks it changes are sent (all of them
+ * for brk and mremap, whose ranges the entry does not tell). A new mapping the
+ * kernel places is known at the exit, see on_sys_exit(). */
+static __always_inline void flush_before_mapping_change(struct cpu_ctx *c, __u32 sys, struct pt_regs *regs)
+{
+	__u64 lo = regs->di, len = regs->si;
+
+	switch (sys) {
+	case ARENATRACE_SYS_MMAP:
+		if (!(regs->r10 & (MAP_FIXED_FLAG | MAP_FIXED_NOREPLACE_FLAG)))
+			return;
+		break;
+	case ARENATRACE_SYS_MUNMAP:
+	case ARENATRACE_SYS_MPROTECT:
+		break;
+	case ARENATRACE_SYS_BRK:
+	case ARENATRACE_SYS_MREMAP:
+		run_flush(c);
+		return;
+	default:
+		return;
+	}
+	run_flush_blocks(c, lo, lo + len);
 }
 
 SEC("tp_btf/sys_enter")
@@ -683,9 +809,8 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 	c = this_cpu_ctx();
 	if (c && c->tid == (__u32)bpf_get_current_pid_tgid())
 		c->fault_origin = 0;
-	/* Faults before a mapping change reach user space before its record. */
-	if (sys && sys != ARENATRACE_SYS_MADVISE && sys != ARENATRACE_SYS_MLOCK)
-		run_flush_tid((__u32)bpf_get_current_pid_tgid());
+	if (c)
+		flush_before_mapping_change(c, sys, regs);
 	tc->fault_origin = 0;
 	tc->sys = sys;
 	if (!sys)
@@ -761,19 +886,29 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	if (stack_mode && (tc->sys == ARENATRACE_SYS_MADVISE || tc->sys == ARENATRACE_SYS_MUNMAP))
 		sample_release(ctx, tc);
 	if (tc->sys == ARENATRACE_SYS_MADVISE || tc->sys == ARENATRACE_SYS_MLOCK) {
-		/* Residency only, no mapping changes: joins the thread's run, which is
-		 * sent now so another thread's later munmap cannot overtake it. */
+		/* Residency only, no mapping changes: joins the thread's run of its
+		 * block, like a fault. A range over several blocks is sent at once,
+		 * so no run grows past its block into other mappings. */
 		struct cpu_ctx *c = this_cpu_ctx();
+		__u64 lo = tc->args[0], hi = tc->args[0] + tc->args[1];
 
 		if (tc->sys_delta && c) {
-			run_add(c, tc->slot, (__u32)bpf_get_current_pid_tgid(), tc->args[0],
-				tc->args[0] + tc->args[1], tc->sys_delta, ARENATRACE_ORIGIN_SYSCALL | tc->sys_flags);
-			run_flush(c);
+			__u32 i = run_add(c, tc->slot, (__u32)bpf_get_current_pid_tgid(), lo, hi, tc->sys_delta,
+					  ARENATRACE_ORIGIN_SYSCALL | tc->sys_flags);
+
+			if (hi < lo || (lo >> RUN_BLOCK_SHIFT) != ((hi - 1) >> RUN_BLOCK_SHIFT))
+				run_send(c, i);
 		}
 		tc->sys = 0;
 		tc->sys_delta = 0;
 		tc->sys_flags = 0;
 		return 0;
+	}
+	if (tc->sys == ARENATRACE_SYS_MMAP && ret >= 0) {
+		struct cpu_ctx *c = this_cpu_ctx();
+
+		if (c)
+			run_flush_blocks(c, (__u64)ret, (__u64)ret + tc->args[1]);
 	}
 	if (stack_mode && ret >= 0 && tc->sys != ARENATRACE_SYS_MUNMAP)
 		sample_growth(ctx, tc, ret);
@@ -848,10 +983,16 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 {
 	__u32 slot = current_slot();
+	struct cpu_ctx *c;
 
 	if (slot == NO_SLOT)
 		return 0;
-	run_flush_tid((__u32)bpf_get_current_pid_tgid());
+	c = this_cpu_ctx();
+	if (c) {
+		/* A thread killed after a fault: exit_mmap() may follow here. */
+		c->fault_origin = 0;
+		run_flush(c);
+	}
 	if (!group_dead)
 		return 0;
 	emit_task(slot, ARENATRACE_REC_EXIT, p->pid, p->exit_code);
@@ -870,7 +1011,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-/* A thread leaving the CPU sends its open run, so the timeline stays current
+/* A thread leaving the CPU sends its open runs, so the timeline stays current
  * while it sleeps. Runs for every context switch on the system: only this CPU's
  * context is looked at (it names target threads only). */
 SEC("tp_btf/sched_switch")
@@ -883,7 +1024,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	c = this_cpu_ctx();
 	if (!c)
 		return 0;
-	if (c->run_events && c->run_tid == pid)
+	if (c->open_runs)
 		run_flush(c);
 	if (c->fault_origin && c->tid == pid) {
 		/* A fault sleeping (on I/O, a lock): it may finish on another CPU. */

@@ -118,20 +118,29 @@ int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool ve
 
 int loader__drain(struct loader *ld)
 {
-	int n = ring_buffer__consume(ld->rb);
+	int n;
+
+	/* Open runs older than this poll are sent at their next change (run_epoch). */
+	ld->skel->bss->run_epoch++;
+	n = ring_buffer__consume(ld->rb);
 
 	return n == -EINTR ? 0 : n;
 }
 
+/* The kernel side's counters open each CPU's context (struct cpu_ctx). */
 uint64_t loader__stat(struct loader *ld, enum arenatrace_stat which)
 {
-	__u64 vals[ARENATRACE_MAX_CPUS], sum = 0;
-	__u32 key = which;
+	size_t vsz = (bpf_map__value_size(ld->skel->maps.cpu_ctxs) + 7) & ~(size_t)7;
+	__u8 *vals = calloc(ld->nr_cpus, vsz);
+	__u32 key = 0;
+	uint64_t sum = 0;
 
-	if (bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.stats), &key, vals))
+	if (!vals)
 		return 0;
-	for (int i = 0; i < ld->nr_cpus; i++)
-		sum += vals[i];
+	if (!bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.cpu_ctxs), &key, vals))
+		for (int i = 0; i < ld->nr_cpus; i++)
+			sum += ((const __u64 *)(vals + (size_t)i * vsz))[which];
+	free(vals);
 	return sum;
 }
 
