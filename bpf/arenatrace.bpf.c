@@ -490,29 +490,21 @@ static __always_inline void run_flush_blocks(struct cpu_ctx *c, __u64 lo, __u64 
 }
 
 /* The run for a change in `block`, when it is not the last one used: the open
- * one, else a closed slot, else the oldest open one, sent first. Runs opened
- * before user space's last poll are sent on the way, so a block the thread has
- * left does not hold its changes back for long. */
+ * one, else a closed slot, else the oldest open one, sent first. */
 static __always_inline __u32 run_slot_for(struct cpu_ctx *c, __u64 block)
 {
-	__u32 free = RUN_SLOTS, oldest = 0, epoch = run_epoch;
+	__u32 free = RUN_SLOTS, oldest = 0;
 	__u64 oldest_ns = ~0ULL;
 
 	for (__u32 i = 0; i < RUN_SLOTS; i++) {
-		struct open_run *o;
+		struct open_run *o = &c->runs[i];
 
 		if (!(c->open_runs & (1U << i))) {
 			free = i;
 			continue;
 		}
-		if (c->run_blocks[i] == (__u32)block && (c->runs[i].lo >> RUN_BLOCK_SHIFT) == block)
+		if (c->run_blocks[i] == (__u32)block && (o->lo >> RUN_BLOCK_SHIFT) == block)
 			return i;
-		o = &c->runs[i];
-		if (o->epoch != epoch) {
-			run_send(c, i);
-			free = i;
-			continue;
-		}
 		if (o->first_ns < oldest_ns) {
 			oldest = i;
 			oldest_ns = o->first_ns;
@@ -522,6 +514,18 @@ static __always_inline __u32 run_slot_for(struct cpu_ctx *c, __u64 block)
 		return free;
 	run_send(c, oldest);
 	return oldest;
+}
+
+/* Sends the runs opened before user space's last poll (run_epoch), so a block
+ * the thread has left does not hold its changes back for long: done whenever a
+ * run opens, at least every RUN_MAX_EVENTS changes. */
+static __always_inline void run_send_stale(struct cpu_ctx *c)
+{
+	__u32 epoch = run_epoch;
+
+	for (__u32 i = 0; i < RUN_SLOTS; i++)
+		if ((c->open_runs & (1U << i)) && c->runs[i].epoch != epoch)
+			run_send(c, i);
 }
 
 /* Adds thread tid's RSS change on [lo, hi) to the run of its 2 MiB block. A record
@@ -547,6 +551,7 @@ static __always_inline __u32 run_add(struct cpu_ctx *c, __u32 slot, __u32 tid, _
 	if ((c->open_runs & (1U << i)) && o->events >= RUN_MAX_EVENTS)
 		run_send(c, i);
 	if (!(c->open_runs & (1U << i))) {
+		run_send_stale(c);
 		o->slot = slot;
 		o->lo = lo;
 		o->hi = hi;
