@@ -194,12 +194,14 @@ def fast_level(bins):
     return statistics.quantiles(bins, n=10)[0]
 
 
-def paired(workload, cmd, modes, reps, seconds, rows):
+def paired(workload, cmd, modes, reps, seconds, rows, attach_settle=0.0):
     """Paired windows on one busy workload process: an untraced window, then per
     mode (rotated each repetition) a traced window and an untraced one. Appends a
     row per traced window: its mode, its 100 ms bins and its mean time per unit,
     and the untraced windows on either side. A tracer's start (loading, the
-    attach-time page-table check) and stop fall between windows."""
+    attach-time page-table check) and stop fall between windows; attach_settle
+    seconds more after a tracer is ready leave out the slower seconds that
+    follow attaching any programs here (the floor's too)."""
     st = Stream(cmd)
     json_path = os.path.join(B, "bench", "paired.json")
     try:
@@ -210,6 +212,7 @@ def paired(workload, cmd, modes, reps, seconds, rows):
             for mode, start in modes[k:] + modes[:k]:
                 att = start(st.pid, json_path)
                 att.ready()
+                time.sleep(attach_settle)
                 t = st.window(seconds)
                 lost = att.stop()
                 # The kernel frees a detached tracer's programs and maps (its ring
@@ -315,6 +318,9 @@ def main():
     ap.add_argument("--pair-reps", type=int, default=10, help="paired-window repetitions per mode (0 = skip)")
     ap.add_argument("--window", type=float, default=3.0, help="seconds per paired window")
     ap.add_argument("--paired-only", action="store_true", help="only the paired windows (no whole runs)")
+    ap.add_argument("--attach-settle", type=float, default=0.0,
+                    help="seconds to wait after a paired tracer is ready before its window (default 0): "
+                         "attaching programs slows a fault loop here for several seconds, the floor's too")
     ap.add_argument("--paired-modes", help="comma-separated subset of the paired modes")
     ap.add_argument("--fault-mib", type=int, default=4096, help="MiB touched per fault-loop run (4096 = 1M faults)")
     ap.add_argument("--churn-rounds", type=int, default=1000, help="about 2 s per run here")
@@ -386,8 +392,9 @@ def main():
         pair_modes = [m for m in pair_modes if m[0] in args.paired_modes.split(",")]
     window_rows = []
     if args.pair_reps:
-        paired("faultloop", [fl[0]], pair_modes, args.pair_reps, args.window, window_rows)
-        paired("churn", [ch[0], "0", ch[2]], pair_modes, args.pair_reps, args.window, window_rows)
+        paired("faultloop", [fl[0]], pair_modes, args.pair_reps, args.window, window_rows, args.attach_settle)
+        paired("churn", [ch[0], "0", ch[2]], pair_modes, args.pair_reps, args.window, window_rows,
+               args.attach_settle)
         with open(os.path.join(B, "bench-windows.csv"), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["workload", "mode", "rep", "fast_s_per_unit", "mean_s_per_unit",
                                               "around_fast_s_per_unit", "around_mean_s_per_unit", "bins",
