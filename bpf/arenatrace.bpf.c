@@ -72,7 +72,6 @@ struct {
 	__type(value, struct arenatrace_slot_cpu);
 } slot_cpus SEC(".maps");
 
-
 /* What one target thread is doing right now. */
 struct task_ctx {
 	__u64 fault_addr;
@@ -266,13 +265,18 @@ struct arenatrace_count_shadow count_shadows[ARENATRACE_MAX_TARGETS];
  */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
-static __always_inline __s32 cpu_local(__u64 counters, __u32 cpu)
+/* The s32 at a per-CPU counter's __percpu address plus one CPU's offset. */
+static __always_inline __s32 percpu_s32(__u64 counters, __u64 cpu_offset)
 {
 	const struct refcount_struct *local =
-		bpf_rdonly_cast((void *)(counters + cpu_offsets[cpu & (ARENATRACE_MAX_CPUS - 1)]),
-				bpf_core_type_id_kernel(struct refcount_struct));
+		bpf_rdonly_cast((void *)(counters + cpu_offset), bpf_core_type_id_kernel(struct refcount_struct));
 
 	return local->refs.counter;
+}
+
+static __always_inline __s32 cpu_local(__u64 counters, __u32 cpu)
+{
+	return percpu_s32(counters, cpu_offsets[cpu & (ARENATRACE_MAX_CPUS - 1)]);
 }
 
 /* Exact value of one mm RSS counter (pages), percpu_counter_sum() by hand; also
@@ -327,8 +331,7 @@ static __always_inline __s64 counter_delta(__u32 slot, struct arenatrace_slot_cp
 		c->pcpu_off = cpu_offsets[bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1)];
 		c->pcpu_known = cpu_offsets_ready;
 	}
-	local = ((const struct refcount_struct *)bpf_rdonly_cast((void *)(counters + c->pcpu_off),
-			bpf_core_type_id_kernel(struct refcount_struct)))->refs.counter;
+	local = percpu_s32(counters, c->pcpu_off);
 
 	old_local = sc->local[member & 3];
 	sc->local[member & 3] = local;
@@ -433,8 +436,8 @@ static __always_inline void emit_rss(__u32 slot, __u64 addr, __s64 delta, __u32 
 	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 }
 
-/* Bumped by user space at every poll of the ring buffer: a run opened before
- * that is sent at its next change, so the timeline lags by one poll at most. */
+/* Bumped by user space at every poll of the ring buffer; runs opened before it
+ * are sent by run_send_stale(). */
 __u32 run_epoch;
 
 /* Sends run i of this CPU and closes it. A global function, verified once: the

@@ -120,7 +120,7 @@ int loader__drain(struct loader *ld)
 {
 	int n;
 
-	/* Open runs older than this poll are sent at their next change (run_epoch). */
+	/* Runs opened before this poll are sent as others open (run_epoch). */
 	ld->skel->bss->run_epoch++;
 	n = ring_buffer__consume(ld->rb);
 
