@@ -65,6 +65,7 @@ struct {
 	__type(value, __u32);
 } target_mms SEC(".maps");
 
+/* Stack sampling state per target and CPU (only read with stacks on). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, ARENATRACE_MAX_TARGETS);
@@ -84,50 +85,6 @@ struct task_ctx {
 	__u32 sys_flags;
 };
 
-/*
- * An open run: the RSS changes of the CPU's run owner in one 2 MiB block (lo's),
- * summed until sent (see struct arenatrace_run_record). 64 bytes.
- */
-struct open_run {
-	__u32 events, origin, slot;
-	__u32 epoch;          /* run_epoch when opened: sent once user space has polled since */
-	__u64 lo, hi, added, removed, first_ns, pad;
-};
-
-/* Open runs per CPU. A thread whose faults cycle through a few blocks (an
- * allocator reusing scattered free chunks) keeps one run per block instead of
- * sending a record at every change of block: 8 cover churn's pattern. */
-#define RUN_SLOTS 8
-
-/*
- * The hot path's state lives per CPU, not per task: a per-CPU array lookup is
- * cheaper than task storage, and a thread cannot leave a CPU without a context
- * switch, where on_switch() sends its runs and moves a pending fault address to
- * its task storage (a fault that sleeps on I/O finishes elsewhere).
- * What a fault reads and writes sits in the first two cache lines (stats and
- * the pending fault; the runs' index) and its run's line: each line more is a
- * miss under an allocator-heavy workload.
- */
-struct cpu_ctx {
-	/* First, as user space reads them (enum arenatrace_stat). */
-	__u64 stats[ARENATRACE_STAT_NR];
-	__u32 tid;            /* the thread whose fault is pending here */
-	__u32 fault_origin;   /* 0: none */
-	__u64 fault_addr;
-	__u64 fault_mm;       /* its target's mm */
-	__u32 fault_slot;     /* its target's slot */
-	__u32 pcpu_known;     /* pcpu_off is set */
-	__u64 pcpu_off;       /* this CPU's cpu_offsets[] */
-	__u32 run_tid;        /* the thread the open runs belong to */
-	__u32 last_run;       /* the run used last, looked at first */
-	__u32 open_runs;      /* bit i: runs[i] is open */
-	__u32 next_evict;     /* the run sent when a ninth block comes */
-	__u32 next_stale;     /* the run run_send_stale() looks at next */
-	__u32 pad;
-	__u32 run_blocks[RUN_SLOTS]; /* each open run's block (low 32 bits), for the search */
-	struct open_run runs[RUN_SLOTS];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -139,17 +96,17 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct cpu_ctx);
+	__type(value, struct arenatrace_cpu_ctx);
 } cpu_ctxs SEC(".maps");
 
-static __always_inline struct cpu_ctx *this_cpu_ctx(void)
+static __always_inline struct arenatrace_cpu_ctx *this_cpu_ctx(void)
 {
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&cpu_ctxs, &zero);
 }
 
-#define RUN_BLOCK_SHIFT 21
+#define RUN_BLOCK_SHIFT 21 /* a run covers one 2 MiB block */
 #define RUN_MAX_EVENTS 512
 
 struct {
@@ -161,7 +118,7 @@ struct {
 
 static __always_inline void stat_inc(__u32 idx)
 {
-	struct cpu_ctx *c = this_cpu_ctx();
+	struct arenatrace_cpu_ctx *c = this_cpu_ctx();
 
 	if (c)
 		c->stats[idx]++;
@@ -279,6 +236,15 @@ static __always_inline __s32 cpu_local(__u64 counters, __u32 cpu)
 	return percpu_s32(counters, cpu_offsets[cpu & (ARENATRACE_MAX_CPUS - 1)]);
 }
 
+/* Target slot's counts on CPU cpu. */
+static __always_inline struct arenatrace_count_cpu *count_cpu_on(__u32 slot, __u32 cpu)
+{
+	__u32 zero = 0;
+	struct arenatrace_cpu_ctx *c = bpf_map_lookup_percpu_elem(&cpu_ctxs, &zero, cpu);
+
+	return c ? &c->counts[slot & (ARENATRACE_MAX_TARGETS - 1)] : NULL;
+}
+
 /* Exact value of one mm RSS counter (pages), percpu_counter_sum() by hand; also
  * resets the shadows. Used once per mm. */
 static __always_inline __s64 counter_baseline(__u32 slot, struct mm_struct *mm, int member)
@@ -291,16 +257,15 @@ static __always_inline __s64 counter_baseline(__u32 slot, struct mm_struct *mm, 
 		learn_cpu_offsets();
 	count_shadows[slot & (ARENATRACE_MAX_TARGETS - 1)].count[member & 3] = count;
 	for (__u32 cpu = 0; cpu < ARENATRACE_MAX_CPUS; cpu++) {
-		struct arenatrace_slot_cpu *sc;
+		struct arenatrace_count_cpu *cc = count_cpu_on(slot, cpu);
 		__s32 local;
 
 		if (cpu >= nr_cpus)
 			break;
 		local = cpu_local(counters, cpu);
-		sc = bpf_map_lookup_percpu_elem(&slot_cpus, &slot, cpu);
-		if (sc) {
-			sc->local[member & 3] = local;
-			sc->moved[member & 3] = 0;
+		if (cc) {
+			cc->local[member & 3] = local;
+			cc->moved[member & 3] = 0;
 		}
 		sum += local;
 	}
@@ -319,11 +284,12 @@ static __always_inline struct percpu_counter *rss_counter(struct mm_struct *mm, 
 
 /* The change this event's percpu_counter_add() made (see above), also added to
  * this CPU's `moved`. Only the fold case touches memory other CPUs write. */
-static __always_inline __s64 counter_delta(__u32 slot, struct arenatrace_slot_cpu *sc, struct cpu_ctx *c,
-					   struct mm_struct *mm, __u32 member, bool *uncertain)
+static __always_inline __s64 counter_delta(__u32 slot, struct arenatrace_cpu_ctx *c, struct mm_struct *mm,
+					   __u32 member, bool *uncertain)
 {
 	struct percpu_counter *fbc = rss_counter(mm, member);
 	__u64 counters = (__u64)fbc->counters;
+	struct arenatrace_count_cpu *sc = &c->counts[slot & (ARENATRACE_MAX_TARGETS - 1)];
 	__s64 local, old_local, count, old_count, delta;
 	__u32 cpu;
 
@@ -345,13 +311,13 @@ static __always_inline __s64 counter_delta(__u32 slot, struct arenatrace_slot_cp
 	old_count = __sync_lock_test_and_set(&count_shadows[slot & (ARENATRACE_MAX_TARGETS - 1)].count[member & 3],
 					     count);
 	for (__u32 d = 0; d < ARENATRACE_MAX_CPUS; d++) {
-		struct arenatrace_slot_cpu *other;
+		struct arenatrace_count_cpu *other;
 
 		if (d >= nr_cpus)
 			break;
 		if (d == cpu)
 			continue;
-		other = bpf_map_lookup_percpu_elem(&slot_cpus, &slot, d);
+		other = count_cpu_on(slot, d);
 		if (other && other->local[member & 3] != 0 && cpu_local(counters, d) == 0)
 			*uncertain = true;
 	}
@@ -443,14 +409,14 @@ __u32 run_epoch;
 /* Sends run i of this CPU and closes it. A global function, verified once: the
  * loops over the runs that call it would otherwise verify it eight times per
  * call site (0.1 s more CPU at every start). */
-__noinline int run_send(struct cpu_ctx *c, __u32 i)
+__noinline int run_send(struct arenatrace_cpu_ctx *c, __u32 i)
 {
 	struct arenatrace_run_record *r;
-	struct open_run *o;
+	struct arenatrace_open_run *o;
 
 	if (!c)
 		return 0;
-	o = &c->runs[i & (RUN_SLOTS - 1)];
+	o = &c->runs[i & (ARENATRACE_RUN_SLOTS - 1)];
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		stat_inc(ARENATRACE_STAT_LOST);
@@ -469,31 +435,31 @@ __noinline int run_send(struct cpu_ctx *c, __u32 i)
 		bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 		stat_inc(ARENATRACE_STAT_RUNS);
 	}
-	c->open_runs &= ~(1U << (i & (RUN_SLOTS - 1)));
+	c->open_runs &= ~(1U << (i & (ARENATRACE_RUN_SLOTS - 1)));
 	return 0;
 }
 
 /* Sends this CPU's open runs that overlap [lo, hi). */
-static __always_inline void run_flush_range(struct cpu_ctx *c, __u64 lo, __u64 hi)
+static __always_inline void run_flush_range(struct arenatrace_cpu_ctx *c, __u64 lo, __u64 hi)
 {
 	if (!c->open_runs)
 		return;
-	for (__u32 i = 0; i < RUN_SLOTS; i++) {
-		struct open_run *o = &c->runs[i];
+	for (__u32 i = 0; i < ARENATRACE_RUN_SLOTS; i++) {
+		struct arenatrace_open_run *o = &c->runs[i];
 
 		if ((c->open_runs & (1U << i)) && o->lo < hi && lo < o->hi)
 			run_send(c, i);
 	}
 }
 
-static __always_inline void run_flush(struct cpu_ctx *c)
+static __always_inline void run_flush(struct arenatrace_cpu_ctx *c)
 {
 	run_flush_range(c, 0, ~0ULL);
 }
 
 /* Sends this CPU's open runs whose blocks overlap [lo, hi): later changes in
  * those blocks start new runs, so no run spans a change of the mappings. */
-static __always_inline void run_flush_blocks(struct cpu_ctx *c, __u64 lo, __u64 hi)
+static __always_inline void run_flush_blocks(struct arenatrace_cpu_ctx *c, __u64 lo, __u64 hi)
 {
 	if (hi <= lo)
 		hi = ~0ULL;
@@ -508,21 +474,29 @@ static __always_inline __u32 lowest_bit8(__u32 mask)
 	return (b & 0xf0 ? 4 : 0) + (b & 0xcc ? 2 : 0) + (b & 0xaa ? 1 : 0);
 }
 
+/* This CPU's open run of `block`, ARENATRACE_RUN_SLOTS if none. */
+static __always_inline __u32 open_run_of(struct arenatrace_cpu_ctx *c, __u64 block)
+{
+	for (__u32 i = 0; i < ARENATRACE_RUN_SLOTS; i++)
+		if ((c->open_runs & (1U << i)) && c->run_blocks[i] == (__u32)block &&
+		    (c->runs[i].lo >> RUN_BLOCK_SHIFT) == block)
+			return i;
+	return ARENATRACE_RUN_SLOTS;
+}
+
 /* The run for a change in `block`, when it is not the last one used: the open
  * one, else a closed slot, else the next in turn, sent first. (No search for the
  * oldest: a loop that carries a best-so-far makes the verifier walk every
  * combination of branches, 0.1 s of CPU at every start.) */
-static __always_inline __u32 run_slot_for(struct cpu_ctx *c, __u64 block)
+static __always_inline __u32 run_slot_for(struct arenatrace_cpu_ctx *c, __u64 block)
 {
-	__u32 closed = ~c->open_runs & ((1U << RUN_SLOTS) - 1), i;
+	__u32 closed = ~c->open_runs & ((1U << ARENATRACE_RUN_SLOTS) - 1), i = open_run_of(c, block);
 
-	for (i = 0; i < RUN_SLOTS; i++)
-		if ((c->open_runs & (1U << i)) && c->run_blocks[i] == (__u32)block &&
-		    (c->runs[i].lo >> RUN_BLOCK_SHIFT) == block)
-			return i;
+	if (i < ARENATRACE_RUN_SLOTS)
+		return i;
 	if (closed)
 		return lowest_bit8(closed);
-	i = c->next_evict++ & (RUN_SLOTS - 1);
+	i = c->next_evict++ & (ARENATRACE_RUN_SLOTS - 1);
 	run_send(c, i);
 	return i;
 }
@@ -531,9 +505,9 @@ static __always_inline __u32 run_slot_for(struct cpu_ctx *c, __u64 block)
  * opened before user space's last poll (run_epoch): a block the thread has left
  * does not hold its changes back for more than about eight run openings. (One
  * at a time: a loop over all of them costs 0.03 s of verifier time at start.) */
-static __always_inline void run_send_stale(struct cpu_ctx *c)
+static __always_inline void run_send_stale(struct arenatrace_cpu_ctx *c)
 {
-	__u32 i = c->next_stale++ & (RUN_SLOTS - 1);
+	__u32 i = c->next_stale++ & (ARENATRACE_RUN_SLOTS - 1);
 
 	if ((c->open_runs & (1U << i)) && c->runs[i].epoch != run_epoch)
 		run_send(c, i);
@@ -542,12 +516,12 @@ static __always_inline void run_send_stale(struct cpu_ctx *c)
 /* Adds thread tid's RSS change on [lo, hi) to the run of its 2 MiB block. A record
  * per block and per poll instead of one per fault is what keeps a fault-bound
  * target at its untraced speed. Returns the run's index. */
-static __always_inline __u32 run_add(struct cpu_ctx *c, __u32 slot, __u32 tid, __u64 lo, __u64 hi,
+static __always_inline __u32 run_add(struct arenatrace_cpu_ctx *c, __u32 slot, __u32 tid, __u64 lo, __u64 hi,
 				     __s64 delta, __u32 origin)
 {
 	__u64 block = lo >> RUN_BLOCK_SHIFT;
-	__u32 i = c->last_run & (RUN_SLOTS - 1);
-	struct open_run *o = &c->runs[i];
+	__u32 i = c->last_run & (ARENATRACE_RUN_SLOTS - 1);
+	struct arenatrace_open_run *o = &c->runs[i];
 
 	lo &= ~4095ULL;
 	/* Another thread's runs: it left without a switch we saw. */
@@ -555,7 +529,7 @@ static __always_inline __u32 run_add(struct cpu_ctx *c, __u32 slot, __u32 tid, _
 		run_flush(c);
 	c->run_tid = tid;
 	if (!(c->open_runs & (1U << i)) || (o->lo >> RUN_BLOCK_SHIFT) != block) {
-		i = run_slot_for(c, block) & (RUN_SLOTS - 1);
+		i = run_slot_for(c, block) & (ARENATRACE_RUN_SLOTS - 1);
 		o = &c->runs[i];
 	}
 	/* Also bounded in size, so a thread busy in one block stays visible. */
@@ -639,30 +613,62 @@ static __always_inline int emit_stack(void *ctx, __u32 slot, __u64 addr, __u64 l
 	return 0;
 }
 
-SEC("tp_btf/rss_stat")
-int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
+/*
+ * The common RSS change, kept short and first (a fault-bound target runs it a
+ * million times a second, and every cache line of code or data it touches
+ * after the kernel's fault work is a miss): a fault of a traced mm pending on
+ * this CPU (on_switch() moves a pending fault off the CPU when its thread
+ * leaves and on_exit() drops it, so it is the current thread's and its mm is
+ * alive) adding pages without a fold to the thread's open run of the same
+ * block. Anything else (a fold, a new run, stacks on) returns false before
+ * changing anything, and rss_change() does it.
+ */
+static __always_inline bool fault_in_open_run(struct arenatrace_cpu_ctx *c, struct mm_struct *mm, __u32 m)
 {
-	struct arenatrace_slot_cpu *sc;
+	struct arenatrace_count_cpu *sc = &c->counts[c->fault_slot & (ARENATRACE_MAX_TARGETS - 1)];
+	__u64 page = c->fault_addr & ~4095ULL, block = page >> RUN_BLOCK_SHIFT;
+	__u32 i = c->last_run & (ARENATRACE_RUN_SLOTS - 1);
+	struct arenatrace_open_run *o;
+	__s64 local, delta;
+
+	if (stack_mode || !c->pcpu_known || c->run_tid != c->tid)
+		return false;
+	/* A thread whose faults hop between blocks (an allocator reusing scattered
+	 * free chunks) finds its run by the blocks' index. */
+	if (!(c->open_runs & (1U << i)) || (c->runs[i].lo >> RUN_BLOCK_SHIFT) != block)
+		i = open_run_of(c, block);
+	if (i >= ARENATRACE_RUN_SLOTS)
+		return false;
+	o = &c->runs[i];
+	if (o->events >= RUN_MAX_EVENTS)
+		return false;
+	local = percpu_s32((__u64)rss_counter(mm, m)->counters, c->pcpu_off);
+	delta = local - sc->local[m & 3];
+	if (local == 0 || delta <= 0)
+		return false;
+	sc->local[m & 3] = local;
+	sc->moved[m & 3] += delta;
+	c->stats[ARENATRACE_STAT_RSS_EVENTS]++;
+	c->last_run = i;
+	o->added += delta;
+	o->events++;
+	if (page < o->lo)
+		o->lo = page;
+	if (page + 4096 > o->hi)
+		o->hi = page + 4096;
+	return true;
+}
+
+/* Every other RSS change of a traced mm (see fault_in_open_run()). A function
+ * of its own, so the JIT keeps the common case's code short. */
+static __noinline int rss_change(void *ctx, struct arenatrace_cpu_ctx *c, struct mm_struct *mm, __u32 m)
+{
 	struct task_ctx *tc;
-	struct cpu_ctx *c;
 	bool uncertain = false, in_fault;
 	__u32 tid, flags = 0, slot;
 	__s64 delta;
 
-	__u32 m = (__u32)member;
-
-	/* Bound the index in the register the verifier will see used. */
-	barrier_var(m);
-	if (m == MM_SWAPENTS || m > MM_SHMEMPAGES)
-		return 0;
-	c = this_cpu_ctx();
-	if (!c)
-		return 0;
-	/* The common case, with no helper call, no lookup of the mm and no read of
-	 * its shared lines: a change inside a fault of a traced mm pending on this
-	 * CPU. on_switch() moves a pending fault off the CPU when its thread
-	 * leaves, and on_exit() drops it, so it is the current thread's and its mm
-	 * is alive. */
+	m &= 3;
 	in_fault = c->fault_origin && c->fault_mm == (__u64)mm;
 	if (in_fault) {
 		slot = c->fault_slot & (ARENATRACE_MAX_TARGETS - 1);
@@ -676,23 +682,22 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 		if (slot == NO_SLOT || !target_state(slot)->baseline_set)
 			return 0;
 	}
-	sc = slot_cpu(slot);
-	if (!sc)
-		return 0;
-	delta = counter_delta(slot, sc, c, mm, m, &uncertain);
+	delta = counter_delta(slot, c, mm, m, &uncertain);
 	if (delta == 0)
 		return 0;
-	stat_inc(ARENATRACE_STAT_RSS_EVENTS);
+	c->stats[ARENATRACE_STAT_RSS_EVENTS]++;
 	/* Faults only ever add pages: a fault that lost pages had them taken by a
 	 * racing event (migration between counter update and tracepoint). */
 	if (uncertain || delta <= 0)
 		flags = ARENATRACE_UNCERTAIN;
 	if (in_fault) {
+		struct arenatrace_slot_cpu *sc;
 		__u64 weight;
 
 		run_add(c, slot, c->tid, c->fault_addr, (c->fault_addr & ~4095ULL) + 4096, delta,
 			c->fault_origin | flags);
-		if (stack_mode && delta > 0 && sample_due(&sc->fault_bytes, &sc->fault_next, delta * 4096, &weight))
+		if (stack_mode && delta > 0 && (sc = slot_cpu(slot)) &&
+		    sample_due(&sc->fault_bytes, &sc->fault_next, delta * 4096, &weight))
 			emit_stack(ctx, slot, c->fault_addr, 0, weight, ARENATRACE_STACK_FAULT, 0);
 		return 0;
 	}
@@ -717,19 +722,38 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	return 0;
 }
 
-static __always_inline void note_fault(__u32 slot, __u32 tid, unsigned long address, __u32 origin)
+SEC("tp_btf/rss_stat")
+int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 {
-	struct cpu_ctx *c;
+	struct arenatrace_cpu_ctx *c;
+	__u32 m = (__u32)member;
+
+	/* Bound the index in the register the verifier will see used. */
+	barrier_var(m);
+	if (m == MM_SWAPENTS || m > MM_SHMEMPAGES)
+		return 0;
+	c = this_cpu_ctx();
+	if (!c)
+		return 0;
+	if (c->fault_origin && c->fault_mm == (__u64)mm && fault_in_open_run(c, mm, m))
+		return 0;
+	return rss_change(ctx, c, mm, m);
+}
+
+static __always_inline struct arenatrace_cpu_ctx *note_fault(__u32 slot, __u32 tid, unsigned long address, __u32 origin)
+{
+	struct arenatrace_cpu_ctx *c;
 
 	learn_mm(slot);
 	c = this_cpu_ctx();
 	if (!c)
-		return;
+		return NULL;
 	c->tid = tid;
 	c->fault_addr = address;
 	c->fault_origin = origin;
 	c->fault_mm = target_state(slot)->mm;
 	c->fault_slot = slot;
+	return c;
 }
 
 SEC("tp_btf/page_fault_user")
@@ -740,8 +764,10 @@ int BPF_PROG(on_page_fault_user, unsigned long address, struct pt_regs *regs,
 	__u32 slot = slot_of(id >> 32);
 
 	if (slot != NO_SLOT) {
-		note_fault(slot, (__u32)id, address, ARENATRACE_ORIGIN_USER_FAULT);
-		stat_inc(ARENATRACE_STAT_FAULTS);
+		struct arenatrace_cpu_ctx *c = note_fault(slot, (__u32)id, address, ARENATRACE_ORIGIN_USER_FAULT);
+
+		if (c)
+			c->stats[ARENATRACE_STAT_FAULTS]++;
 	}
 	return 0;
 }
@@ -786,7 +812,7 @@ static __always_inline __u32 tracked_syscall(long id)
  * run spans the change: the runs in the blocks it changes are sent (all of them
  * for brk and mremap, whose ranges the entry does not tell). A new mapping the
  * kernel places is known at the exit, see on_sys_exit(). */
-static __always_inline void flush_before_mapping_change(struct cpu_ctx *c, __u32 sys, struct pt_regs *regs)
+static __always_inline void flush_before_mapping_change(struct arenatrace_cpu_ctx *c, __u32 sys, struct pt_regs *regs)
 {
 	__u64 lo = regs->di, len = regs->si;
 
@@ -812,7 +838,7 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 {
 	struct task_ctx *tc;
-	struct cpu_ctx *c;
+	struct arenatrace_cpu_ctx *c;
 	__u32 sys, slot = current_slot();
 
 	if (slot == NO_SLOT)
@@ -905,7 +931,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		/* Residency only, no mapping changes: joins the thread's run of its
 		 * block, like a fault. A range over several blocks is sent at once,
 		 * so no run grows past its block into other mappings. */
-		struct cpu_ctx *c = this_cpu_ctx();
+		struct arenatrace_cpu_ctx *c = this_cpu_ctx();
 		__u64 lo = tc->args[0], hi = tc->args[0] + tc->args[1];
 
 		if (tc->sys_delta && c) {
@@ -921,7 +947,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	}
 	if (tc->sys == ARENATRACE_SYS_MMAP && ret >= 0) {
-		struct cpu_ctx *c = this_cpu_ctx();
+		struct arenatrace_cpu_ctx *c = this_cpu_ctx();
 
 		if (c)
 			run_flush_blocks(c, (__u64)ret, (__u64)ret + tc->args[1]);
@@ -999,7 +1025,7 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 {
 	__u32 slot = current_slot();
-	struct cpu_ctx *c;
+	struct arenatrace_cpu_ctx *c;
 
 	if (slot == NO_SLOT)
 		return 0;
@@ -1034,7 +1060,7 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	struct task_ctx *tc;
-	struct cpu_ctx *c;
+	struct arenatrace_cpu_ctx *c;
 	__u32 pid = prev->pid;
 
 	c = this_cpu_ctx();

@@ -178,17 +178,78 @@ struct arenatrace_target_state {
 	__u64 mm_ctx_id;          /* mm->context.ctx_id, for the agent's mm filter */
 };
 
+/* Indices of the per-CPU statistics (struct arenatrace_cpu_ctx.stats). */
+enum arenatrace_stat {
+	ARENATRACE_STAT_LOST = 0,        /* ring buffer reserve failed */
+	ARENATRACE_STAT_RSS_EVENTS,      /* rss_stat hits for the target's mm */
+	ARENATRACE_STAT_FAULTS,          /* user page faults of the target */
+	ARENATRACE_STAT_SYSCALLS,        /* tracked syscalls of the target */
+	ARENATRACE_STAT_RUNS,            /* fault runs sent */
+	ARENATRACE_STAT_NR,
+};
+
 /*
- * Per target and per CPU (a per-CPU array indexed by slot): what only that CPU
- * writes, so two threads of a target on two CPUs never share a cache line.
- * The target's RSS counter value is base_pages + the sum over CPUs of moved.
+ * Per target and per CPU (a per-CPU array indexed by slot), for stack sampling by
+ * bytes: bytes since the last sample and the next threshold, for faults, mapping
+ * growth and releases.
  */
 struct arenatrace_slot_cpu {
+	__u64 fault_bytes, fault_next, map_bytes, map_next, rel_bytes, rel_next;
+};
+
+/*
+ * Per target and per CPU: what only that CPU writes, so two threads of a target
+ * on two CPUs never share a cache line. The target's RSS counter value is
+ * base_pages + the sum over CPUs of moved.
+ */
+struct arenatrace_count_cpu {
 	__s64 local[4];           /* last seen value of this CPU's part of each RSS counter */
 	__s64 moved[4];           /* pages this CPU's events moved each counter since the base */
-	/* Stack sampling by bytes: bytes since the last sample and the next threshold,
-	 * for faults, mapping growth and releases. */
-	__u64 fault_bytes, fault_next, map_bytes, map_next, rel_bytes, rel_next;
+};
+
+/*
+ * An open run in the kernel: the RSS changes of the CPU's run owner in one 2 MiB
+ * block (lo's), summed until sent as a struct arenatrace_run_record. 64 bytes.
+ */
+struct arenatrace_open_run {
+	__u32 events, origin, slot;
+	__u32 epoch;              /* run_epoch when opened: sent once user space has polled since */
+	__u64 lo, hi, added, removed, first_ns, pad;
+};
+
+/* Open runs per CPU. A thread whose faults cycle through a few blocks (an
+ * allocator reusing scattered free chunks) keeps one run per block instead of
+ * sending a record at every change of block: 8 cover churn's pattern. */
+#define ARENATRACE_RUN_SLOTS 8
+
+/*
+ * The kernel side's state per CPU (the one element of the per-CPU array
+ * cpu_ctxs). The hot path's state lives per CPU, not per task: a per-CPU array
+ * lookup is cheaper than task storage, and a thread cannot leave a CPU without a
+ * context switch, where on_switch() sends its runs and moves a pending fault
+ * address to its task storage (a fault that sleeps on I/O finishes elsewhere).
+ * A fault touches the first two cache lines, its run's and its target's counts,
+ * all in this one element: a second map's element (another per-CPU area) cost
+ * 20-35 ns more per fault here. User space reads stats and counts.
+ */
+struct arenatrace_cpu_ctx {
+	__u32 tid;                /* the thread whose fault is pending here */
+	__u32 fault_origin;       /* 0: none */
+	__u64 fault_addr;
+	__u64 fault_mm;           /* its target's mm */
+	__u32 fault_slot;         /* its target's slot */
+	__u32 last_run;           /* the run used last, looked at first */
+	__u64 pcpu_off;           /* this CPU's per-CPU area offset */
+	__u32 pcpu_known;         /* pcpu_off is set */
+	__u32 run_tid;            /* the thread the open runs belong to */
+	__u32 open_runs;          /* bit i: runs[i] is open */
+	__u32 next_evict;         /* the run sent when a ninth block comes */
+	__u32 next_stale;         /* the run run_send_stale() looks at next */
+	__u32 pad;
+	__u64 stats[ARENATRACE_STAT_NR]; /* enum arenatrace_stat */
+	__u32 run_blocks[ARENATRACE_RUN_SLOTS]; /* each open run's block (low 32 bits), for the search */
+	struct arenatrace_open_run runs[ARENATRACE_RUN_SLOTS];
+	struct arenatrace_count_cpu counts[ARENATRACE_MAX_TARGETS];
 };
 
 /* Per target: the RSS counters' `count` at the last fold seen (a cache line
@@ -218,14 +279,5 @@ static inline unsigned arenatrace_record_slot(const void *rec)
 	return ((const __u16 *)rec)[1];
 }
 
-/* Indices of the per-CPU statistics array. */
-enum arenatrace_stat {
-	ARENATRACE_STAT_LOST = 0,        /* ring buffer reserve failed */
-	ARENATRACE_STAT_RSS_EVENTS,      /* rss_stat hits for the target's mm */
-	ARENATRACE_STAT_FAULTS,          /* user page faults of the target */
-	ARENATRACE_STAT_SYSCALLS,        /* tracked syscalls of the target */
-	ARENATRACE_STAT_RUNS,            /* fault runs sent */
-	ARENATRACE_STAT_NR,
-};
 
 #endif /* ARENATRACE_RECORDS_H */

@@ -127,24 +127,39 @@ int loader__drain(struct loader *ld)
 	return n == -EINTR ? 0 : n;
 }
 
-/* The kernel side's counters open each CPU's context (struct cpu_ctx). */
+/* Every CPU's context (struct arenatrace_cpu_ctx) into a calloc'd array; NULL
+ * on failure, with errno set. */
+static struct arenatrace_cpu_ctx *read_cpu_ctxs(struct loader *ld)
+{
+	struct arenatrace_cpu_ctx *vals = calloc(ld->nr_cpus, sizeof(*vals));
+	__u32 key = 0;
+
+	if (vals && bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.cpu_ctxs), &key, vals)) {
+		int err = errno;
+
+		free(vals);
+		errno = err;
+		return NULL;
+	}
+	return vals;
+}
+
 uint64_t loader__stat(struct loader *ld, enum arenatrace_stat which)
 {
-	size_t vsz = (bpf_map__value_size(ld->skel->maps.cpu_ctxs) + 7) & ~(size_t)7;
-	__u8 *vals = calloc(ld->nr_cpus, vsz);
-	__u32 key = 0;
+	struct arenatrace_cpu_ctx *vals = read_cpu_ctxs(ld);
 	uint64_t sum = 0;
 
 	if (!vals)
 		return 0;
-	if (!bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.cpu_ctxs), &key, vals))
-		for (int i = 0; i < ld->nr_cpus; i++)
-			sum += ((const __u64 *)(vals + (size_t)i * vsz))[which];
+	for (int i = 0; i < ld->nr_cpus; i++)
+		sum += vals[i].stats[which];
 	free(vals);
 	return sum;
 }
 
-/* Zeroes a slot's kernel-side state before a new process uses it. */
+/* Zeroes a slot's kernel-side state before a new process uses it. (Its counts
+ * in the CPU contexts are set by the BPF side when it takes the new process's
+ * baseline; user space never writes a live CPU context.) */
 static int reset_slot(struct loader *ld, int slot)
 {
 	size_t vsz = sizeof(struct arenatrace_slot_cpu);
@@ -224,22 +239,20 @@ bool loader__rss_pages(struct loader *ld, int slot, int64_t *pages)
 {
 	const volatile struct arenatrace_target_state *st;
 	static const int members[] = { 0, 1, 3 }; /* file, anon, shmem: not swap */
-	struct arenatrace_slot_cpu *per_cpu;
-	__u32 key = slot;
+	struct arenatrace_cpu_ctx *per_cpu;
 	bool ok;
 
 	if (slot < 0 || slot >= ARENATRACE_MAX_TARGETS)
 		return false;
 	st = &ld->skel->bss->target_st[slot];
-	per_cpu = calloc(ld->nr_cpus, sizeof(*per_cpu));
-	ok = per_cpu && st->baseline_set &&
-	     !bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.slot_cpus), &key, per_cpu);
+	per_cpu = st->baseline_set ? read_cpu_ctxs(ld) : NULL;
+	ok = per_cpu != NULL;
 	if (ok) {
 		*pages = 0;
 		for (int m = 0; m < 3; m++) {
 			*pages += st->base_pages[members[m]];
 			for (int cpu = 0; cpu < ld->nr_cpus; cpu++)
-				*pages += per_cpu[cpu].moved[members[m]];
+				*pages += per_cpu[cpu].counts[slot].moved[members[m]];
 		}
 	}
 	free(per_cpu);
