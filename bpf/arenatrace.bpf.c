@@ -406,6 +406,61 @@ static __always_inline void emit_rss(__u32 slot, __u64 addr, __s64 delta, __u32 
  * are sent by run_send_stale(). */
 __u32 run_epoch;
 
+/* Mapping boundaries inside 2 MiB blocks (struct arenatrace_split): added here
+ * for every mapping a target's mmap or mremap makes, and by user space for the
+ * mappings it finds at the start and after exec. LRU: a long run keeps the
+ * recent ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct arenatrace_split_key);
+	__type(value, struct arenatrace_split);
+} splits SEC(".maps");
+
+/* Notes that a mapping starts or ends at addr (a no-op on a block's start).
+ * Global functions, verified once each. */
+__noinline int add_boundary(__u32 slot, __u64 addr)
+{
+	struct arenatrace_split_key k = { .block = addr >> RUN_BLOCK_SHIFT, .slot = slot };
+	struct arenatrace_split *sp, fresh = {};
+
+	if (!(addr & ((1ULL << RUN_BLOCK_SHIFT) - 1)))
+		return 0;
+	sp = bpf_map_lookup_elem(&splits, &k);
+	if (sp)
+		arenatrace_split_add(sp, addr);
+	else if (arenatrace_split_add(&fresh, addr))
+		bpf_map_update_elem(&splits, &k, &fresh, BPF_NOEXIST);
+	return 0;
+}
+
+/* The span a run opened at page may cover, between the known boundaries around
+ * it: span_first << 16 | span_end, in pages from the block's start. */
+__noinline __u32 run_span(__u32 slot, __u64 page)
+{
+	struct arenatrace_split_key k = { .block = page >> RUN_BLOCK_SHIFT, .slot = slot };
+	struct arenatrace_split *sp = bpf_map_lookup_elem(&splits, &k);
+	__u32 off = (page >> 12) & 511, first = 0, end = 512;
+
+	if (!sp)
+		return end;
+	for (__u32 i = 0; i < ARENATRACE_SPLIT_OFFS; i++) {
+		__u32 b = sp->offs[i];
+
+		if (b && b <= off && b > first)
+			first = b;
+		if (b > off && b < end)
+			end = b;
+	}
+	return first << 16 | end;
+}
+
+/* Whether an open run may take a change at page. */
+static __always_inline bool run_covers(const struct arenatrace_open_run *o, __u64 page)
+{
+	return page - o->span_lo < o->span_len;
+}
+
 /* Sends run i of this CPU and closes it. A global function, verified once: the
  * loops over the runs that call it would otherwise verify it eight times per
  * call site (0.1 s more CPU at every start). */
@@ -422,7 +477,7 @@ __noinline int run_send(struct arenatrace_cpu_ctx *c, __u32 i)
 		stat_inc(ARENATRACE_STAT_LOST);
 	} else {
 		r->type = ARENATRACE_REC_FAULT_RUN;
-		r->slot = o->slot;
+		r->slot = c->run_slot;
 		r->tid = c->run_tid;
 		r->ts_ns = bpf_ktime_get_ns();
 		r->lo = o->lo;
@@ -474,23 +529,23 @@ static __always_inline __u32 lowest_bit8(__u32 mask)
 	return (b & 0xf0 ? 4 : 0) + (b & 0xcc ? 2 : 0) + (b & 0xaa ? 1 : 0);
 }
 
-/* This CPU's open run of `block`, ARENATRACE_RUN_SLOTS if none. */
-static __always_inline __u32 open_run_of(struct arenatrace_cpu_ctx *c, __u64 block)
+/* This CPU's open run that may take a change at page, ARENATRACE_RUN_SLOTS if none. */
+static __always_inline __u32 open_run_of(struct arenatrace_cpu_ctx *c, __u64 page)
 {
 	for (__u32 i = 0; i < ARENATRACE_RUN_SLOTS; i++)
-		if ((c->open_runs & (1U << i)) && c->run_blocks[i] == (__u32)block &&
-		    (c->runs[i].lo >> RUN_BLOCK_SHIFT) == block)
+		if ((c->open_runs & (1U << i)) && c->run_blocks[i] == (__u32)(page >> RUN_BLOCK_SHIFT) &&
+		    run_covers(&c->runs[i], page))
 			return i;
 	return ARENATRACE_RUN_SLOTS;
 }
 
-/* The run for a change in `block`, when it is not the last one used: the open
+/* The run for a change at page, when it is not the last one used: the open
  * one, else a closed slot, else the next in turn, sent first. (No search for the
  * oldest: a loop that carries a best-so-far makes the verifier walk every
  * combination of branches, 0.1 s of CPU at every start.) */
-static __always_inline __u32 run_slot_for(struct arenatrace_cpu_ctx *c, __u64 block)
+static __always_inline __u32 run_slot_for(struct arenatrace_cpu_ctx *c, __u64 page)
 {
-	__u32 closed = ~c->open_runs & ((1U << ARENATRACE_RUN_SLOTS) - 1), i = open_run_of(c, block);
+	__u32 closed = ~c->open_runs & ((1U << ARENATRACE_RUN_SLOTS) - 1), i = open_run_of(c, page);
 
 	if (i < ARENATRACE_RUN_SLOTS)
 		return i;
@@ -513,14 +568,14 @@ static __always_inline void run_send_stale(struct arenatrace_cpu_ctx *c)
 		run_send(c, i);
 }
 
-/* Adds thread tid's RSS change on [lo, hi) to the run of its 2 MiB block. A record
- * per block and per poll instead of one per fault is what keeps a fault-bound
- * target at its untraced speed. Returns the run's index. */
+/* Adds thread tid's RSS change on [lo, hi) to the run of its 2 MiB block (the
+ * part of it between known mapping boundaries). A record per block and per poll
+ * instead of one per fault is what keeps a fault-bound target at its untraced
+ * speed. Returns the run's index. */
 static __always_inline __u32 run_add(struct arenatrace_cpu_ctx *c, __u32 slot, __u32 tid, __u64 lo, __u64 hi,
 				     __s64 delta, __u32 origin)
 {
-	__u64 block = lo >> RUN_BLOCK_SHIFT;
-	__u32 i = c->last_run & (ARENATRACE_RUN_SLOTS - 1);
+	__u32 i = c->last_run & (ARENATRACE_RUN_SLOTS - 1), span;
 	struct arenatrace_open_run *o = &c->runs[i];
 
 	lo &= ~4095ULL;
@@ -528,8 +583,9 @@ static __always_inline __u32 run_add(struct arenatrace_cpu_ctx *c, __u32 slot, _
 	if (c->open_runs && c->run_tid != tid)
 		run_flush(c);
 	c->run_tid = tid;
-	if (!(c->open_runs & (1U << i)) || (o->lo >> RUN_BLOCK_SHIFT) != block) {
-		i = run_slot_for(c, block) & (ARENATRACE_RUN_SLOTS - 1);
+	c->run_slot = slot;
+	if (!(c->open_runs & (1U << i)) || !run_covers(o, lo)) {
+		i = run_slot_for(c, lo) & (ARENATRACE_RUN_SLOTS - 1);
 		o = &c->runs[i];
 	}
 	/* Also bounded in size, so a thread busy in one block stays visible. */
@@ -537,7 +593,9 @@ static __always_inline __u32 run_add(struct arenatrace_cpu_ctx *c, __u32 slot, _
 		run_send(c, i);
 	if (!(c->open_runs & (1U << i))) {
 		run_send_stale(c);
-		o->slot = slot;
+		span = run_span(slot, lo);
+		o->span_lo = (lo & ~((1ULL << RUN_BLOCK_SHIFT) - 1)) + ((__u64)(span >> 16) << 12);
+		o->span_len = ((span & 0xffff) - (span >> 16)) << 12;
 		o->lo = lo;
 		o->hi = hi;
 		o->origin = origin;
@@ -546,7 +604,7 @@ static __always_inline __u32 run_add(struct arenatrace_cpu_ctx *c, __u32 slot, _
 		o->added = 0;
 		o->removed = 0;
 		o->events = 0;
-		c->run_blocks[i] = (__u32)block;
+		c->run_blocks[i] = (__u32)(lo >> RUN_BLOCK_SHIFT);
 		c->open_runs |= 1U << i;
 	} else {
 		o->origin |= origin & ARENATRACE_UNCERTAIN;
@@ -626,7 +684,7 @@ static __always_inline int emit_stack(void *ctx, __u32 slot, __u64 addr, __u64 l
 static __always_inline bool fault_in_open_run(struct arenatrace_cpu_ctx *c, struct mm_struct *mm, __u32 m)
 {
 	struct arenatrace_count_cpu *sc = &c->counts[c->fault_slot & (ARENATRACE_MAX_TARGETS - 1)];
-	__u64 page = c->fault_addr & ~4095ULL, block = page >> RUN_BLOCK_SHIFT;
+	__u64 page = c->fault_addr & ~4095ULL;
 	__u32 i = c->last_run & (ARENATRACE_RUN_SLOTS - 1);
 	struct arenatrace_open_run *o;
 	__s64 local, delta;
@@ -635,8 +693,8 @@ static __always_inline bool fault_in_open_run(struct arenatrace_cpu_ctx *c, stru
 		return false;
 	/* A thread whose faults hop between blocks (an allocator reusing scattered
 	 * free chunks) finds its run by the blocks' index. */
-	if (!(c->open_runs & (1U << i)) || (c->runs[i].lo >> RUN_BLOCK_SHIFT) != block)
-		i = open_run_of(c, block);
+	if (!(c->open_runs & (1U << i)) || !run_covers(&c->runs[i], page))
+		i = open_run_of(c, page);
 	if (i >= ARENATRACE_RUN_SLOTS)
 		return false;
 	o = &c->runs[i];
@@ -929,8 +987,9 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		sample_release(ctx, tc);
 	if (tc->sys == ARENATRACE_SYS_MADVISE || tc->sys == ARENATRACE_SYS_MLOCK) {
 		/* Residency only, no mapping changes: joins the thread's run of its
-		 * block, like a fault. A range over several blocks is sent at once,
-		 * so no run grows past its block into other mappings. */
+		 * block, like a fault. A range over several blocks or past a known
+		 * mapping boundary is sent at once, so no run grows into other
+		 * mappings. */
 		struct arenatrace_cpu_ctx *c = this_cpu_ctx();
 		__u64 lo = tc->args[0], hi = tc->args[0] + tc->args[1];
 
@@ -938,7 +997,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 			__u32 i = run_add(c, tc->slot, (__u32)bpf_get_current_pid_tgid(), lo, hi, tc->sys_delta,
 					  ARENATRACE_ORIGIN_SYSCALL | tc->sys_flags);
 
-			if (hi < lo || (lo >> RUN_BLOCK_SHIFT) != ((hi - 1) >> RUN_BLOCK_SHIFT))
+			if (hi <= lo || !run_covers(&c->runs[i & (ARENATRACE_RUN_SLOTS - 1)], (hi - 1) & ~4095ULL))
 				run_send(c, i);
 		}
 		tc->sys = 0;
@@ -946,10 +1005,15 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		tc->sys_flags = 0;
 		return 0;
 	}
-	if (tc->sys == ARENATRACE_SYS_MMAP && ret >= 0) {
+	if ((tc->sys == ARENATRACE_SYS_MMAP || tc->sys == ARENATRACE_SYS_MREMAP) && ret >= 0) {
+		__u64 len = tc->sys == ARENATRACE_SYS_MMAP ? tc->args[1] : tc->args[2];
 		struct arenatrace_cpu_ctx *c = this_cpu_ctx();
 
-		if (c)
+		/* Later runs stop at the new mapping's ends, so each stays in one
+		 * mapping (an allocator mapping its arenas side by side). */
+		add_boundary(tc->slot, (__u64)ret);
+		add_boundary(tc->slot, (__u64)ret + ((len + 4095) & ~4095ULL));
+		if (c && tc->sys == ARENATRACE_SYS_MMAP)
 			run_flush_blocks(c, (__u64)ret, (__u64)ret + tc->args[1]);
 	}
 	if (stack_mode && ret >= 0 && tc->sys != ARENATRACE_SYS_MUNMAP)

@@ -212,10 +212,55 @@ struct arenatrace_count_cpu {
  * block (lo's), summed until sent as a struct arenatrace_run_record. 64 bytes.
  */
 struct arenatrace_open_run {
-	__u32 events, origin, slot;
+	/* What a fault joining the run reads and writes, together. */
+	__u32 events;
+	/* The part of the block the run may cover, [span_lo, span_lo + span_len):
+	 * the block cut at known mapping boundaries (see splits). */
+	__u32 span_len;
+	__u64 span_lo;
+	__u64 lo, hi, added;
+	__u32 origin;
 	__u32 epoch;              /* run_epoch when opened: sent once user space has polled since */
-	__u64 lo, hi, added, removed, first_ns, pad;
+	__u64 removed, first_ns;
 };
+
+/*
+ * Known mapping boundaries inside a 2 MiB block of a target (the BPF map
+ * `splits`, keyed by block and slot): a run never crosses one, so its pages
+ * belong to one mapping. Page offsets from the block's start, 0 = empty; a
+ * block with more boundaries than fit forgets the oldest.
+ */
+#define ARENATRACE_SPLIT_OFFS 7
+struct arenatrace_split_key {
+	__u64 block;              /* address >> 21 */
+	__u32 slot;
+	__u32 pad;
+};
+
+struct arenatrace_split {
+	__u16 offs[ARENATRACE_SPLIT_OFFS];
+	__u16 next;               /* the entry replaced when all are used */
+};
+
+/* Adds the boundary at addr to sp (both sides use it); false when it is a
+ * block's start (no boundary inside) or already there. */
+static inline int arenatrace_split_add(struct arenatrace_split *sp, __u64 addr)
+{
+	__u16 off = (addr >> 12) & 511;
+	__u32 i;
+
+	if (!off)
+		return 0;
+	for (i = 0; i < ARENATRACE_SPLIT_OFFS; i++)
+		if (sp->offs[i] == off)
+			return 0;
+	i = sp->next;
+	if (i >= ARENATRACE_SPLIT_OFFS)
+		i = 0;
+	sp->offs[i] = off;
+	sp->next = i + 1;
+	return 1;
+}
 
 /* Open runs per CPU. A thread whose faults cycle through a few blocks (an
  * allocator reusing scattered free chunks) keeps one run per block instead of
@@ -242,10 +287,10 @@ struct arenatrace_cpu_ctx {
 	__u64 pcpu_off;           /* this CPU's per-CPU area offset */
 	__u32 pcpu_known;         /* pcpu_off is set */
 	__u32 run_tid;            /* the thread the open runs belong to */
+	__u32 run_slot;           /* and its target */
 	__u32 open_runs;          /* bit i: runs[i] is open */
 	__u32 next_evict;         /* the run sent when a ninth block comes */
 	__u32 next_stale;         /* the run run_send_stale() looks at next */
-	__u32 pad;
 	__u64 stats[ARENATRACE_STAT_NR]; /* enum arenatrace_stat */
 	__u32 run_blocks[ARENATRACE_RUN_SLOTS]; /* each open run's block (low 32 bits), for the search */
 	struct arenatrace_open_run runs[ARENATRACE_RUN_SLOTS];

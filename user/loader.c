@@ -235,6 +235,18 @@ void loader__remove_target(struct loader *ld, int slot)
 	unfilter(ld, key, mm, ld->skel->bss->target_st[slot].mm_ctx_id);
 }
 
+void loader__add_boundary(struct loader *ld, int slot, uint64_t addr)
+{
+	struct arenatrace_split_key k = { .block = addr >> 21, .slot = (__u32)slot };
+	struct arenatrace_split sp;
+	int fd = bpf_map__fd(ld->skel->maps.splits);
+
+	if (bpf_map_lookup_elem(fd, &k, &sp))
+		memset(&sp, 0, sizeof(sp));
+	if (arenatrace_split_add(&sp, addr))
+		bpf_map_update_elem(fd, &k, &sp, BPF_ANY);
+}
+
 bool loader__rss_pages(struct loader *ld, int slot, int64_t *pages)
 {
 	const volatile struct arenatrace_target_state *st;

@@ -33,6 +33,10 @@ uint64_t loader__stat(struct loader *ld, enum arenatrace_stat which);
 int loader__add_target(struct loader *ld, pid_t tgid);
 /* Stop following a slot's process (it exited, or no longer matches). */
 void loader__remove_target(struct loader *ld, int slot);
+/* Tells the kernel side that a mapping of slot's process starts or ends at addr,
+ * so no fault run crosses it (it learns the mappings made while it traces by
+ * itself; these are the ones found at the start and after exec). */
+void loader__add_boundary(struct loader *ld, int slot, uint64_t addr);
 /* The kernel's exact RSS counters for a target (pages), false until first seen. */
 bool loader__rss_pages(struct loader *ld, int slot, int64_t *pages);
 void loader__stop(struct loader *ld);

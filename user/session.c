@@ -98,6 +98,11 @@ int session__seed(struct session *s)
 	}
 	s->seed_ns = session__now_ns();
 	err = residency__seed(&s->ledger, s->target.pid, &s->pm);
+	/* The mappings found: no fault run of the kernel side crosses their ends. */
+	for (size_t i = 0; !err && s->ld && i < s->ledger.nr_regions; i++) {
+		loader__add_boundary(s->ld, s->slot, s->ledger.regions[i].start);
+		loader__add_boundary(s->ld, s->slot, s->ledger.regions[i].end);
+	}
 	return err;
 }
 
