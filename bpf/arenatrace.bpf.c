@@ -92,18 +92,21 @@ struct {
 	__type(value, struct stack_scratch);
 } stack_scratch SEC(".maps");
 
+/* struct arenatrace_cpu_ctx per CPU, by CPU number (user space sets the size
+ * to the possible CPUs). Mmapable for its page-aligned values, not to map it. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, ARENATRACE_MAX_CPUS);
 	__type(key, __u32);
 	__type(value, struct arenatrace_cpu_ctx);
 } cpu_ctxs SEC(".maps");
 
 static __always_inline struct arenatrace_cpu_ctx *this_cpu_ctx(void)
 {
-	__u32 zero = 0;
+	__u32 cpu = bpf_get_smp_processor_id();
 
-	return bpf_map_lookup_elem(&cpu_ctxs, &zero);
+	return bpf_map_lookup_elem(&cpu_ctxs, &cpu);
 }
 
 #define RUN_BLOCK_SHIFT 21 /* a run covers one 2 MiB block */
@@ -239,8 +242,7 @@ static __always_inline __s32 cpu_local(__u64 counters, __u32 cpu)
 /* Target slot's counts on CPU cpu. */
 static __always_inline struct arenatrace_count_cpu *count_cpu_on(__u32 slot, __u32 cpu)
 {
-	__u32 zero = 0;
-	struct arenatrace_cpu_ctx *c = bpf_map_lookup_percpu_elem(&cpu_ctxs, &zero, cpu);
+	struct arenatrace_cpu_ctx *c = bpf_map_lookup_elem(&cpu_ctxs, &cpu);
 
 	return c ? &c->counts[slot & (ARENATRACE_MAX_TARGETS - 1)] : NULL;
 }

@@ -268,14 +268,17 @@ static inline int arenatrace_split_add(struct arenatrace_split *sp, __u64 addr)
 #define ARENATRACE_RUN_SLOTS 8
 
 /*
- * The kernel side's state per CPU (the one element of the per-CPU array
- * cpu_ctxs). The hot path's state lives per CPU, not per task: a per-CPU array
- * lookup is cheaper than task storage, and a thread cannot leave a CPU without a
- * context switch, where on_switch() sends its runs and moves a pending fault
- * address to its task storage (a fault that sleeps on I/O finishes elsewhere).
- * A fault touches the first two cache lines, its run's and its target's counts,
- * all in this one element: a second map's element (another per-CPU area) cost
- * 20-35 ns more per fault here. User space reads stats and counts.
+ * The kernel side's state per CPU (element i of the array map cpu_ctxs is CPU
+ * i's). The hot path's state lives per CPU, not per task: an array lookup is
+ * cheaper than task storage, and a thread cannot leave a CPU without a context
+ * switch, where on_switch() sends its runs and moves a pending fault address to
+ * its task storage (a fault that sleeps on I/O finishes elsewhere).
+ * A fault touches the first 64 bytes, its run, its target's counts and one
+ * counter, each a cache line of its own: the map is mmapable, so its values
+ * are page-aligned, and the struct is a multiple of 64 bytes. (A per-CPU map's
+ * values are only 8-byte aligned, so each of those spanned two lines: 5-9 ns
+ * more per fault here; and a second map's element, another per-CPU area, cost
+ * 20-35 ns more.) User space reads stats and counts.
  */
 struct arenatrace_cpu_ctx {
 	__u32 tid;                /* the thread whose fault is pending here */
@@ -291,11 +294,11 @@ struct arenatrace_cpu_ctx {
 	__u32 open_runs;          /* bit i: runs[i] is open */
 	__u32 next_evict;         /* the run sent when a ninth block comes */
 	__u32 next_stale;         /* the run run_send_stale() looks at next */
-	__u64 stats[ARENATRACE_STAT_NR]; /* enum arenatrace_stat */
-	__u32 run_blocks[ARENATRACE_RUN_SLOTS]; /* each open run's block (low 32 bits), for the search */
 	struct arenatrace_open_run runs[ARENATRACE_RUN_SLOTS];
 	struct arenatrace_count_cpu counts[ARENATRACE_MAX_TARGETS];
-};
+	__u64 stats[ARENATRACE_STAT_NR]; /* enum arenatrace_stat */
+	__u32 run_blocks[ARENATRACE_RUN_SLOTS]; /* each open run's block (low 32 bits), for the search */
+} __attribute__((aligned(64)));
 
 /* Per target: the RSS counters' `count` at the last fold seen (a cache line
  * each, written on folds only). */

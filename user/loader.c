@@ -92,6 +92,7 @@ int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool ve
 	ld->single = target > 0;
 	ld->skel->rodata->target_tgid = (__u32)target;
 	ld->skel->rodata->nr_cpus = (__u32)ld->nr_cpus;
+	bpf_map__set_max_entries(ld->skel->maps.cpu_ctxs, (__u32)ld->nr_cpus);
 	ld->skel->rodata->stack_mode = stack_mode;
 	ld->skel->rodata->sample_bytes = sample_bytes;
 	err = arenatrace_bpf__load(ld->skel);
@@ -127,19 +128,22 @@ int loader__drain(struct loader *ld)
 	return n == -EINTR ? 0 : n;
 }
 
-/* Every CPU's context (struct arenatrace_cpu_ctx) into a calloc'd array; NULL
+/* Every CPU's context (struct arenatrace_cpu_ctx) into an allocated array; NULL
  * on failure, with errno set. */
 static struct arenatrace_cpu_ctx *read_cpu_ctxs(struct loader *ld)
 {
-	struct arenatrace_cpu_ctx *vals = calloc(ld->nr_cpus, sizeof(*vals));
-	__u32 key = 0;
+	struct arenatrace_cpu_ctx *vals = aligned_alloc(_Alignof(struct arenatrace_cpu_ctx),
+							ld->nr_cpus * sizeof(*vals));
+	int fd = bpf_map__fd(ld->skel->maps.cpu_ctxs);
 
-	if (vals && bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.cpu_ctxs), &key, vals)) {
-		int err = errno;
+	for (__u32 cpu = 0; vals && cpu < (__u32)ld->nr_cpus; cpu++) {
+		if (bpf_map_lookup_elem(fd, &cpu, &vals[cpu])) {
+			int err = errno;
 
-		free(vals);
-		errno = err;
-		return NULL;
+			free(vals);
+			errno = err;
+			return NULL;
+		}
 	}
 	return vals;
 }
