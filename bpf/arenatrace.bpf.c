@@ -109,7 +109,7 @@ static __always_inline struct arenatrace_cpu_ctx *this_cpu_ctx(void)
 	return bpf_map_lookup_elem(&cpu_ctxs, &cpu);
 }
 
-#define RUN_BLOCK_SHIFT 21 /* a run covers one 2 MiB block */
+#define RUN_BLOCK_SHIFT ARENATRACE_RUN_BLOCK_SHIFT
 #define RUN_MAX_EVENTS 512
 
 struct {
@@ -423,10 +423,10 @@ struct {
  * Global functions, verified once each. */
 __noinline int add_boundary(__u32 slot, __u64 addr)
 {
-	struct arenatrace_split_key k = { .block = addr >> RUN_BLOCK_SHIFT, .slot = slot };
+	struct arenatrace_split_key k = arenatrace_split_key_of(slot, addr);
 	struct arenatrace_split *sp, fresh = {};
 
-	if (!(addr & ((1ULL << RUN_BLOCK_SHIFT) - 1)))
+	if (!arenatrace_block_page(addr))
 		return 0;
 	sp = bpf_map_lookup_elem(&splits, &k);
 	if (sp)
@@ -440,9 +440,9 @@ __noinline int add_boundary(__u32 slot, __u64 addr)
  * it: span_first << 16 | span_end, in pages from the block's start. */
 __noinline __u32 run_span(__u32 slot, __u64 page)
 {
-	struct arenatrace_split_key k = { .block = page >> RUN_BLOCK_SHIFT, .slot = slot };
+	struct arenatrace_split_key k = arenatrace_split_key_of(slot, page);
 	struct arenatrace_split *sp = bpf_map_lookup_elem(&splits, &k);
-	__u32 off = (page >> 12) & 511, first = 0, end = 512;
+	__u32 off = arenatrace_block_page(page), first = 0, end = ARENATRACE_BLOCK_PAGES;
 
 	if (!sp)
 		return end;

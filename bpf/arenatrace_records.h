@@ -207,9 +207,20 @@ struct arenatrace_count_cpu {
 	__s64 moved[4];           /* pages this CPU's events moved each counter since the base */
 };
 
+/* A fault run covers at most one 2 MiB block (address >> this). */
+#define ARENATRACE_RUN_BLOCK_SHIFT 21
+#define ARENATRACE_BLOCK_PAGES (1U << (ARENATRACE_RUN_BLOCK_SHIFT - 12))
+
+/* The page index of addr inside its block (0: the block's first page). */
+static inline __u32 arenatrace_block_page(__u64 addr)
+{
+	return (addr >> 12) & (ARENATRACE_BLOCK_PAGES - 1);
+}
+
 /*
  * An open run in the kernel: the RSS changes of the CPU's run owner in one 2 MiB
- * block (lo's), summed until sent as a struct arenatrace_run_record. 64 bytes.
+ * block (lo's) or the part of it between known mapping boundaries, summed until
+ * sent as a struct arenatrace_run_record. 64 bytes.
  */
 struct arenatrace_open_run {
 	/* What a fault joining the run reads and writes, together. */
@@ -242,11 +253,18 @@ struct arenatrace_split {
 	__u16 next;               /* the entry replaced when all are used */
 };
 
+static inline struct arenatrace_split_key arenatrace_split_key_of(__u32 slot, __u64 addr)
+{
+	struct arenatrace_split_key k = { .block = addr >> ARENATRACE_RUN_BLOCK_SHIFT, .slot = slot };
+
+	return k;
+}
+
 /* Adds the boundary at addr to sp (both sides use it); false when it is a
  * block's start (no boundary inside) or already there. */
 static inline int arenatrace_split_add(struct arenatrace_split *sp, __u64 addr)
 {
-	__u16 off = (addr >> 12) & 511;
+	__u16 off = arenatrace_block_page(addr);
 	__u32 i;
 
 	if (!off)
@@ -299,6 +317,11 @@ struct arenatrace_cpu_ctx {
 	__u64 stats[ARENATRACE_STAT_NR]; /* enum arenatrace_stat */
 	__u32 run_blocks[ARENATRACE_RUN_SLOTS]; /* each open run's block (low 32 bits), for the search */
 } __attribute__((aligned(64)));
+/* The layout the comment above relies on. */
+_Static_assert(sizeof(struct arenatrace_open_run) == 64, "open run size");
+_Static_assert(__builtin_offsetof(struct arenatrace_cpu_ctx, runs) == 64, "hot fields in the first 64 bytes");
+_Static_assert(__builtin_offsetof(struct arenatrace_cpu_ctx, counts) % 64 == 0, "counts on their own lines");
+_Static_assert(sizeof(struct arenatrace_count_cpu) == 64, "one line per target's counts");
 
 /* Per target: the RSS counters' `count` at the last fold seen (a cache line
  * each, written on folds only). */

@@ -239,12 +239,16 @@ void loader__remove_target(struct loader *ld, int slot)
 	unfilter(ld, key, mm, ld->skel->bss->target_st[slot].mm_ctx_id);
 }
 
+/* Best effort: a boundary that cannot be stored (the map's update failing) only
+ * lets runs cross it, which reconciliation corrects. */
 void loader__add_boundary(struct loader *ld, int slot, uint64_t addr)
 {
-	struct arenatrace_split_key k = { .block = addr >> 21, .slot = (__u32)slot };
+	struct arenatrace_split_key k = arenatrace_split_key_of((__u32)slot, addr);
 	struct arenatrace_split sp;
 	int fd = bpf_map__fd(ld->skel->maps.splits);
 
+	if (!arenatrace_block_page(addr))
+		return;
 	if (bpf_map_lookup_elem(fd, &k, &sp))
 		memset(&sp, 0, sizeof(sp));
 	if (arenatrace_split_add(&sp, addr))
