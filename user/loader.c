@@ -95,6 +95,9 @@ int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool ve
 	bpf_map__set_max_entries(ld->skel->maps.cpu_ctxs, (__u32)ld->nr_cpus);
 	ld->skel->rodata->stack_mode = stack_mode;
 	ld->skel->rodata->sample_bytes = sample_bytes;
+	/* rss_stat is hooked only to take fault stacks where the fault happens;
+	 * without stacks a fault's pages are read at the thread's next event. */
+	bpf_program__set_autoload(ld->skel->progs.on_rss_stat, stack_mode != 0);
 	err = arenatrace_bpf__load(ld->skel);
 	if (err) {
 		fprintf(stderr,
@@ -202,41 +205,29 @@ int loader__add_target(struct loader *ld, pid_t tgid)
 	return slot;
 }
 
-/* Clears the filter bytes of a process no longer followed, unless another
- * followed process shares them. */
-static void unfilter(struct loader *ld, __u32 tgid, __u64 mm, __u64 mm_ctx_id)
+/* Clears the filter byte of a process no longer followed, unless another
+ * followed process shares it. */
+static void unfilter(struct loader *ld, __u32 tgid)
 {
-	unsigned ti = arenatrace_tgid_filter_index(tgid), mi = arenatrace_mm_filter_index(mm_ctx_id);
-	bool tgid_shared = false, mm_shared = !mm;
+	unsigned ti = arenatrace_tgid_filter_index(tgid);
 
-	for (int s = 0; s < ARENATRACE_MAX_TARGETS; s++) {
-		if (!ld->slots[s])
-			continue;
-		tgid_shared |= arenatrace_tgid_filter_index(ld->slots[s]) == ti;
-		mm_shared |= ld->skel->bss->target_st[s].mm &&
-			     arenatrace_mm_filter_index(ld->skel->bss->target_st[s].mm_ctx_id) == mi;
-	}
-	if (!tgid_shared)
-		ld->skel->bss->tgid_filter[ti] = 0;
-	if (!mm_shared)
-		ld->skel->bss->mm_filter[mi] = 0;
+	for (int s = 0; s < ARENATRACE_MAX_TARGETS; s++)
+		if (ld->slots[s] && arenatrace_tgid_filter_index(ld->slots[s]) == ti)
+			return;
+	ld->skel->bss->tgid_filter[ti] = 0;
 }
 
 void loader__remove_target(struct loader *ld, int slot)
 {
-	__u64 mm;
 	__u32 key;
 
 	if (ld->single || slot < 0 || slot >= ARENATRACE_MAX_TARGETS || !ld->slots[slot])
 		return;
 	key = (__u32)ld->slots[slot];
 	bpf_map_delete_elem(bpf_map__fd(ld->skel->maps.targets), &key);
-	mm = ld->skel->bss->target_st[slot].mm;
-	if (mm)
-		bpf_map_delete_elem(bpf_map__fd(ld->skel->maps.target_mms), &mm);
 	ld->skel->bss->target_st[slot].baseline_set = 0;
 	ld->slots[slot] = 0;
-	unfilter(ld, key, mm, ld->skel->bss->target_st[slot].mm_ctx_id);
+	unfilter(ld, key);
 }
 
 /* Best effort: a boundary that cannot be stored (the map's update failing) only
