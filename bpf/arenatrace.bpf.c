@@ -206,10 +206,13 @@ static __noinline int learn_cpu_offsets(void)
  * the batch size, adds it to `count` and leaves 0. A fault's window holds one
  * change per counter, so an s32 that is not 0 means no fold and the delta is
  * its change. Otherwise (0 after a fault, or any window of several changes: a
- * syscall, a switch) the delta also takes `count`'s change since the last fold
- * seen, exchanged so every fold is taken once. A fold of another CPU not yet
- * looked at (its s32 is 0 but its shadow is not) mixes into it: flagged
- * ARENATRACE_UNCERTAIN, user space then walks the page tables.
+ * syscall) the delta also takes `count`'s change since the last fold taken,
+ * exchanged so every fold is taken once, less the folds other CPUs made and
+ * have not looked at yet: an s32 that went from one short of the batch to 0
+ * is a fold of one page (a fault's) and the batch is left for that CPU. A
+ * fold of another size not looked at yet, or another CPU's window of several
+ * changes, may mix into it: flagged ARENATRACE_UNCERTAIN, user space then
+ * walks the page tables.
  */
 struct arenatrace_count_shadow count_shadows[ARENATRACE_MAX_TARGETS];
 
@@ -289,9 +292,14 @@ static __always_inline __s64 mm_count(const struct arenatrace_target_state *st, 
 	return rss_counter(mm, member)->count;
 }
 
+/* percpu_counter_batch: a CPU's part folds when it would reach this. */
+#define fold_batch ((__s64)(nr_cpus * 2 > 32 ? nr_cpus * 2 : 32))
+
 /* What a window may hold, so which folds counter_delta() takes (see above). */
 enum window {
 	WINDOW_FAULT,       /* one fault's: one change per counter, a fold leaves 0 */
+	WINDOW_SYSCALL_CHANGE, /* one change inside a syscall (read at the change,
+				* see on_rss_stat): the same */
 	WINDOW_SYSCALL,     /* a syscall that changes RSS in bulk (munmap, madvise,
 			     * MAP_POPULATE): folds likely, and 32 pages times n
 			     * leave the s32 as it was, so `count` is always read */
@@ -312,27 +320,40 @@ static __always_inline __s64 counter_delta(__u32 slot, struct arenatrace_cpu_ctx
 	const struct arenatrace_target_state *st = target_state(slot);
 	struct arenatrace_count_cpu *sc = &c->counts[slot & (ARENATRACE_MAX_TARGETS - 1)];
 	__s64 *count_seen = &count_shadows[slot & (ARENATRACE_MAX_TARGETS - 1)].count[member & 3];
-	__s64 local, delta, count;
+	__s64 local, delta, count, reserved = 0;
 	__u32 cpu;
 
 	local = percpu_s32(st->counters[member & 3], c->pcpu_off);
 	delta = local - sc->local[member & 3];
-	if (w == WINDOW_OTHER || (local != 0 && (w == WINDOW_FAULT || (w == WINDOW_MPROTECT && delta == 0))) ||
+	if (w == WINDOW_OTHER ||
+	    (local != 0 && (w == WINDOW_FAULT || w == WINDOW_SYSCALL_CHANGE || (w == WINDOW_MPROTECT && delta == 0))) ||
 	    (count = mm_count(st, member)) == *count_seen)
 		goto out;
-	delta += count - __sync_lock_test_and_set(count_seen, count);
+	/* Leave the folds other CPUs made and have not looked at yet. */
 	cpu = bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1);
 	for (__u32 d = 0; d < ARENATRACE_MAX_CPUS; d++) {
-		struct arenatrace_count_cpu *other;
+		struct arenatrace_cpu_ctx *od;
+		__s64 shadow, now;
 
 		if (d >= nr_cpus)
 			break;
 		if (d == cpu)
 			continue;
-		other = count_cpu_on(slot, d);
-		if (other && other->local[member & 3] != 0 && cpu_local(st->counters[member & 3], d) == 0)
+		od = bpf_map_lookup_elem(&cpu_ctxs, &d);
+		if (!od)
+			continue;
+		shadow = od->counts[slot & (ARENATRACE_MAX_TARGETS - 1)].local[member & 3];
+		now = cpu_local(st->counters[member & 3], d);
+		if (now == shadow)
+			continue;
+		if (now == 0 && (shadow == fold_batch - 1 || shadow == 1 - fold_batch))
+			/* One page in or out from one short of the batch: a fold of the batch. */
+			reserved += shadow > 0 ? fold_batch : -fold_batch;
+		else if (now == 0 || !(od->tid && od->fault_origin))
+			/* A fold of unknown size, or a window that may hold folds. */
 			*uncertain = true;
 	}
+	delta += count - reserved - __sync_lock_test_and_set(count_seen, count - reserved);
 out:
 	sc->local[member & 3] = local;
 	sc->moved[member & 3] += delta;
@@ -661,15 +682,19 @@ static __always_inline int emit_stack(void *ctx, __u32 slot, __u64 addr, __u64 l
 	return 0;
 }
 
+#define SETTLE_OWNER 1
+#define SETTLE_AT_CHANGE 2
+
 /*
  * Closes CPU c's window on the slot's counters (see "How RSS changes are
  * found"): what moved since the last look goes to the owner's pending fault,
- * else to its syscall (tc, when it is in one), else out unattributed. owner:
- * 0 when the window is not the owner's (changes others made here, found when a
- * target thread arrives). Returns the pages the pending fault added (stack
+ * else to its syscall (tc, when it is in one), else out unattributed. how:
+ * SETTLE_OWNER when the window is the owner's (not: changes others made here,
+ * found when a target thread arrives), SETTLE_AT_CHANGE when it is read at the
+ * change (on_rss_stat). Returns the pages the pending fault added (stack
  * sampling). A global function, verified once for its many callers.
  */
-__noinline __s64 settle(struct arenatrace_cpu_ctx *c, __u32 slot, __u32 owner, struct task_ctx *tc)
+__noinline __s64 settle(struct arenatrace_cpu_ctx *c, __u32 slot, __u32 how, struct task_ctx *tc)
 {
 	static const __u32 members[3] = { MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES };
 	enum window w = WINDOW_OTHER;
@@ -684,10 +709,11 @@ __noinline __s64 settle(struct arenatrace_cpu_ctx *c, __u32 slot, __u32 owner, s
 		c->pcpu_off = cpu_offsets[bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1)];
 		c->pcpu_known = cpu_offsets_ready;
 	}
-	if (owner && c->fault_origin)
+	if ((how & SETTLE_OWNER) && c->fault_origin)
 		w = WINDOW_FAULT;
-	else if (owner && tc && tc->sys)
-		w = tc->sys == ARENATRACE_SYS_MPROTECT ? WINDOW_MPROTECT : WINDOW_SYSCALL;
+	else if ((how & SETTLE_OWNER) && tc && tc->sys)
+		w = how & SETTLE_AT_CHANGE ? WINDOW_SYSCALL_CHANGE :
+		    tc->sys == ARENATRACE_SYS_MPROTECT ? WINDOW_MPROTECT : WINDOW_SYSCALL;
 	for (__u32 i = 0; i < 3; i++) {
 		__u32 m = members[i];
 		bool uncertain = false;
@@ -702,7 +728,7 @@ __noinline __s64 settle(struct arenatrace_cpu_ctx *c, __u32 slot, __u32 owner, s
 			run_add(c, slot, c->tid, c->fault_addr, (c->fault_addr & ~4095ULL) + 4096, delta,
 				c->fault_origin | (uncertain || delta < 0 ? ARENATRACE_UNCERTAIN : 0));
 			added += delta;
-		} else if (w == WINDOW_SYSCALL || w == WINDOW_MPROTECT) {
+		} else if (w != WINDOW_OTHER) {
 			tc->sys_delta += delta;
 			if (uncertain)
 				tc->sys_flags |= ARENATRACE_UNCERTAIN;
@@ -771,7 +797,7 @@ static __always_inline void close_window(struct arenatrace_cpu_ctx *c, __u32 slo
 {
 	if (c->tid == tid) {
 		if (!c->fault_origin || !settle_fault_fast(c))
-			settle(c, slot, 1, tc);
+			settle(c, slot, SETTLE_OWNER, tc);
 		return;
 	}
 	settle(c, slot, 0, NULL);
@@ -834,22 +860,36 @@ int BPF_PROG(on_page_fault_kernel, unsigned long address, struct pt_regs *regs,
 }
 
 /*
- * With stacks on only (not loaded otherwise): a fault's RSS change is settled
- * when it happens, so its stack sample is taken in the faulting context, not at
- * the thread's next event.
+ * Attached by user space only for a target with more than one thread, and with
+ * stacks on or in the agent: each RSS change of the owner is read when it
+ * happens. Two threads on two CPUs may fold their CPUs' parts of a counter at
+ * about the same time, and a fold read only at the thread's next event can be
+ * taken by the other's syscall window (on a two-thread allocator churn, tens of
+ * MiB of page-table corrections a second, against a few hundred KiB read at the
+ * change). With stacks on, a fault's stack is sampled in the faulting context.
  */
 SEC("tp_btf/rss_stat")
 int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 {
-	struct arenatrace_cpu_ctx *c = this_cpu_ctx();
+	struct arenatrace_cpu_ctx *c;
 	struct arenatrace_slot_cpu *sc;
 	__u64 weight;
 	__s64 added;
 
-	if (!c || !c->fault_origin || c->fault_mm != (__u64)mm || c->tid != (__u32)bpf_get_current_pid_tgid())
+	if (member == MM_SWAPENTS)
 		return 0;
-	added = settle(c, c->slot, 1, NULL);
-	if (added > 0 && (sc = slot_cpu(c->slot)) &&
+	c = this_cpu_ctx();
+	/* tid is set only while its owner runs here, so it is the current task. */
+	if (!c || !c->tid || target_state(c->slot)->mm != (__u64)mm)
+		return 0;
+	if (!c->fault_origin) {
+		settle(c, c->slot, SETTLE_OWNER | SETTLE_AT_CHANGE, current_ctx(false));
+		return 0;
+	}
+	if (!stack_mode && settle_fault_fast(c))
+		return 0;
+	added = settle(c, c->slot, SETTLE_OWNER | SETTLE_AT_CHANGE, NULL);
+	if (stack_mode && added > 0 && (sc = slot_cpu(c->slot)) &&
 	    sample_due(&sc->fault_bytes, &sc->fault_next, added * 4096, &weight))
 		emit_stack(ctx, c->slot, c->fault_addr, 0, weight, ARENATRACE_STACK_FAULT, 0);
 	return 0;
@@ -1099,7 +1139,8 @@ static __always_inline void emit_task(__u32 slot, __u32 type, __u32 tid, __s32 c
 	r->ts_ns = bpf_ktime_get_ns();
 	r->exit_code = code;
 	r->pad = 0;
-	bpf_ringbuf_submit(r, type == ARENATRACE_REC_EXIT ? 0 : BPF_RB_NO_WAKEUP);
+	/* Woken: user space attaches on_rss_stat at a target's second thread. */
+	bpf_ringbuf_submit(r, 0);
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -1158,7 +1199,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		return 0;
 	if (c->tid && c->tid == (__u32)prev->pid) {
 		tc = bpf_task_storage_get(&task_ctxs, prev, 0, c->fault_origin ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
-		settle(c, c->slot, 1, tc);
+		settle(c, c->slot, SETTLE_OWNER, tc);
 		if (tc) {
 			tc->fault_addr = c->fault_addr;
 			tc->fault_origin = c->fault_origin;

@@ -294,8 +294,8 @@ static inline int arenatrace_split_add(struct arenatrace_split *sp, __u64 addr)
  * cheaper than task storage, and a thread cannot leave a CPU without a context
  * switch, where on_switch() sends its runs and moves a pending fault address to
  * its task storage (a fault that sleeps on I/O finishes elsewhere).
- * A fault touches the first 64 bytes, its run, its target's counts and one
- * counter, each a cache line of its own: the map is mmapable, so its values
+ * A fault touches the first 64 bytes, its run, its target's counts (and the
+ * target's state and counter parts), each a cache line of its own: the map is mmapable, so its values
  * are page-aligned, and the struct is a multiple of 64 bytes. (A per-CPU map's
  * values are only 8-byte aligned, so each of those spanned two lines: 5-9 ns
  * more per fault here; and a second map's element, another per-CPU area, cost

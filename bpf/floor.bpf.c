@@ -3,7 +3,8 @@
  * The overhead floor for `make bench`: empty programs on exactly the hooks
  * arenatrace.bpf.c uses by default. What a traced run costs beyond this is
  * arenatrace's own work; what this costs is the price of the hooks themselves.
- * (With stacks on, arenatrace also hooks rss_stat.)
+ * rss_stat is attached only with --every-change, as arenatrace does for a
+ * target with more than one thread.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -11,6 +12,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+SEC("tp_btf/rss_stat")
+int BPF_PROG(floor_rss_stat) { return 0; }
 SEC("tp_btf/page_fault_user")
 int BPF_PROG(floor_page_fault_user) { return 0; }
 SEC("tp_btf/page_fault_kernel")

@@ -67,6 +67,37 @@ static int check_btf(const char *btf_path)
 	return EXIT_RUNTIME;
 }
 
+/* The threads of process pid now (1 if that cannot be read). */
+static int thread_count(pid_t pid)
+{
+	char path[64], line[128];
+	int n = 1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+int loader__watch_every_change(struct loader *ld)
+{
+	struct bpf_link *link;
+
+	if (ld->skel->links.on_rss_stat)
+		return 0;
+	link = bpf_program__attach(ld->skel->progs.on_rss_stat);
+	if (!link)
+		return -errno;
+	ld->skel->links.on_rss_stat = link; /* detached with the skeleton */
+	return 0;
+}
+
 int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool verbose,
 		  unsigned stack_mode, uint64_t sample_bytes, loader_record_fn fn, void *cookie)
 {
@@ -95,9 +126,10 @@ int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool ve
 	bpf_map__set_max_entries(ld->skel->maps.cpu_ctxs, (__u32)ld->nr_cpus);
 	ld->skel->rodata->stack_mode = stack_mode;
 	ld->skel->rodata->sample_bytes = sample_bytes;
-	/* rss_stat is hooked only to take fault stacks where the fault happens;
-	 * without stacks a fault's pages are read at the thread's next event. */
-	bpf_program__set_autoload(ld->skel->progs.on_rss_stat, stack_mode != 0);
+	/* A single-threaded target's RSS changes are read at its thread's next
+	 * event; rss_stat is hooked (a second hook on every fault) for stacks, for
+	 * the agent, and once the target has a second thread (see on_rss_stat). */
+	bpf_program__set_autoattach(ld->skel->progs.on_rss_stat, stack_mode != 0 || target == 0);
 	err = arenatrace_bpf__load(ld->skel);
 	if (err) {
 		fprintf(stderr,
@@ -110,6 +142,10 @@ int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool ve
 	if (err) {
 		fprintf(stderr, "arenatrace: attaching to the tracepoints failed: %s (run with -v)\n",
 			strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	if (target > 0 && thread_count(target) > 1 && (err = loader__watch_every_change(ld))) {
+		fprintf(stderr, "arenatrace: attaching to rss_stat failed: %s (run with -v)\n", strerror(-err));
 		return EXIT_RUNTIME;
 	}
 	ld->rb = ring_buffer__new(bpf_map__fd(ld->skel->maps.events), fn, cookie, NULL);
