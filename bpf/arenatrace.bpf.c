@@ -49,13 +49,21 @@ struct {
  * and resets them through the skeleton's mmapped .bss. */
 struct arenatrace_target_state target_st[ARENATRACE_MAX_TARGETS];
 
-/* The agent's targets: tgid -> slot. */
+/* The agent's targets: tgid -> slot, and each target's mm -> slot (an mm's RSS
+ * changes also when another task, reclaim or khugepaged, works on it). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ARENATRACE_MAX_TARGETS);
 	__type(key, __u32);
 	__type(value, __u32);
 } targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ARENATRACE_MAX_TARGETS);
+	__type(key, __u64);
+	__type(value, __u32);
+} target_mms SEC(".maps");
 
 /* Stack sampling state per target and CPU (only read with stacks on). */
 struct {
@@ -122,11 +130,12 @@ static __always_inline void stat_inc(__u32 idx)
 #define NO_SLOT ARENATRACE_MAX_TARGETS
 
 /*
- * The agent's first filter: one byte per (tgid mod 64Ki), set by user space for
- * the followed processes, so every other process's syscalls, faults and context
- * switches cost a load instead of a hash lookup.
+ * The agent's first filter: one byte per (tgid mod 64Ki) and per hashed mm, set
+ * by user space for the followed processes, so every other process's syscalls,
+ * faults and RSS changes cost a load instead of a hash lookup.
  */
 __u8 tgid_filter[ARENATRACE_FILTER_SIZE];
+__u8 mm_filter[ARENATRACE_FILTER_SIZE];
 
 /* The slot of process tgid, NO_SLOT when it is not traced. */
 static __always_inline __u32 slot_of(__u32 tgid)
@@ -192,27 +201,19 @@ static __noinline int learn_cpu_offsets(void)
 }
 
 /*
- * How RSS changes are found, without a hook on rss_stat (a second BPF hook per
- * fault: about 20 ns of a 1.1 us fault). A target's RSS counters are
- * percpu_counters, `count` plus one s32 per CPU. A target thread running on a
- * CPU owns it (cpu_ctx.tid): nothing else changes its mm's counters there while
- * it runs, so the change of the CPU's s32 since the owner's last event there is
- * the owner's, read at its next event (its next fault, a syscall's entry or
- * exit, the switch away) and given to what it was doing: its pending fault's
- * address or its syscall's range. What others did there meanwhile (reclaim,
- * khugepaged) is found when a target thread is switched in, and sent
- * unattributed.
- * Folds: percpu_counter_add() changes this CPU's s32 or, when that would reach
- * the batch size, adds it to `count` and leaves 0. A fault's window holds one
- * change per counter, so an s32 that is not 0 means no fold and the delta is
- * its change. Otherwise (0 after a fault, or any window of several changes: a
- * syscall) the delta also takes `count`'s change since the last fold taken,
- * exchanged so every fold is taken once, less the folds other CPUs made and
- * have not looked at yet: an s32 that went from one short of the batch to 0
- * is a fold of one page (a fault's) and the batch is left for that CPU. A
- * fold of another size not looked at yet, or another CPU's window of several
- * changes, may mix into it: flagged ARENATRACE_UNCERTAIN, user space then
- * walks the page tables.
+ * Shadows of the target's RSS percpu_counters, so each rss_stat event yields the
+ * change its own task made. A percpu_counter is `count` plus one s32 per CPU;
+ * percpu_counter_add() changes this CPU's s32 or, when that would reach the
+ * batch size, folds it into `count` and leaves it 0. So:
+ * - this CPU's s32 is not 0: no fold; the delta is its change since the last event
+ *   on this CPU, exact whatever other CPUs do meanwhile;
+ * - it is 0 (a fold, or an exact cancel): the delta is the change of `count` since
+ *   the last fold we saw, minus what this CPU's s32 held.
+ * Every shadow is exchanged, so the deltas always add up to the counter's true
+ * movement. Only two folds on two CPUs at the same moment mix (the first to report
+ * takes both): seen when another CPU's s32 is 0 but its shadow is not, and flagged
+ * ARENATRACE_UNCERTAIN. A sum over all CPUs per event would be slower and mix
+ * every concurrent change, not just folds.
  */
 struct arenatrace_count_shadow count_shadows[ARENATRACE_MAX_TARGETS];
 
@@ -257,7 +258,6 @@ static __always_inline __s64 counter_baseline(__u32 slot, struct mm_struct *mm, 
 	if (!cpu_offsets_ready)
 		learn_cpu_offsets();
 	count_shadows[slot & (ARENATRACE_MAX_TARGETS - 1)].count[member & 3] = count;
-	target_state(slot)->counters[member & 3] = counters;
 	for (__u32 cpu = 0; cpu < ARENATRACE_MAX_CPUS; cpu++) {
 		struct arenatrace_count_cpu *cc = count_cpu_on(slot, cpu);
 		__s32 local;
@@ -284,78 +284,46 @@ static __always_inline struct percpu_counter *rss_counter(struct mm_struct *mm, 
 	}
 }
 
-/* The `count` of a target's RSS counter, its mm read by address. */
-static __always_inline __s64 mm_count(const struct arenatrace_target_state *st, __u32 member)
+/* The change this event's percpu_counter_add() made (see above), also added to
+ * this CPU's `moved`. Only the fold case touches memory other CPUs write. */
+static __always_inline __s64 counter_delta(__u32 slot, struct arenatrace_cpu_ctx *c, struct mm_struct *mm,
+					   __u32 member, bool *uncertain)
 {
-	struct mm_struct *mm = bpf_rdonly_cast((void *)st->mm, bpf_core_type_id_kernel(struct mm_struct));
-
-	return rss_counter(mm, member)->count;
-}
-
-/* percpu_counter_batch: a CPU's part folds when it would reach this. */
-#define fold_batch ((__s64)(nr_cpus * 2 > 32 ? nr_cpus * 2 : 32))
-
-/* What a window may hold, so which folds counter_delta() takes (see above). */
-enum window {
-	WINDOW_FAULT,       /* one fault's: one change per counter, a fold leaves 0 */
-	WINDOW_SYSCALL_CHANGE, /* one change inside a syscall (read at the change,
-				* see on_rss_stat): the same */
-	WINDOW_SYSCALL,     /* a syscall that changes RSS in bulk (munmap, madvise,
-			     * MAP_POPULATE): folds likely, and 32 pages times n
-			     * leave the s32 as it was, so `count` is always read */
-	WINDOW_MPROTECT,    /* a syscall that seldom changes RSS: `count` is read
-			     * only when the s32 moved or reads 0 */
-	WINDOW_OTHER,       /* nothing the owner did that changes RSS, or what others
-			     * did here: an s32's change only. `count` is left to
-			     * the CPU whose fold it is (taking it here would take
-			     * another CPU's fold not yet looked at). */
-};
-
-/* What counter member of the slot's mm moved on this CPU since the last look
- * (see above), also added to this CPU's `moved`. Only a fold touches memory
- * other CPUs write. */
-static __always_inline __s64 counter_delta(__u32 slot, struct arenatrace_cpu_ctx *c, __u32 member,
-					   enum window w, bool *uncertain)
-{
-	const struct arenatrace_target_state *st = target_state(slot);
+	struct percpu_counter *fbc = rss_counter(mm, member);
+	__u64 counters = (__u64)fbc->counters;
 	struct arenatrace_count_cpu *sc = &c->counts[slot & (ARENATRACE_MAX_TARGETS - 1)];
-	__s64 *count_seen = &count_shadows[slot & (ARENATRACE_MAX_TARGETS - 1)].count[member & 3];
-	__s64 local, delta, count, reserved = 0;
+	__s64 local, old_local, count, old_count, delta;
 	__u32 cpu;
 
-	local = percpu_s32(st->counters[member & 3], c->pcpu_off);
-	delta = local - sc->local[member & 3];
-	if (w == WINDOW_OTHER ||
-	    (local != 0 && (w == WINDOW_FAULT || w == WINDOW_SYSCALL_CHANGE || (w == WINDOW_MPROTECT && delta == 0))) ||
-	    (count = mm_count(st, member)) == *count_seen)
-		goto out;
-	/* Leave the folds other CPUs made and have not looked at yet. */
+	if (!c->pcpu_known) {
+		c->pcpu_off = cpu_offsets[bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1)];
+		c->pcpu_known = cpu_offsets_ready;
+	}
+	local = percpu_s32(counters, c->pcpu_off);
+
+	old_local = sc->local[member & 3];
+	sc->local[member & 3] = local;
+	if (local != 0) {
+		delta = local - old_local;
+		sc->moved[member & 3] += delta;
+		return delta;
+	}
+	count = fbc->count;
 	cpu = bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1);
+	old_count = __sync_lock_test_and_set(&count_shadows[slot & (ARENATRACE_MAX_TARGETS - 1)].count[member & 3],
+					     count);
 	for (__u32 d = 0; d < ARENATRACE_MAX_CPUS; d++) {
-		struct arenatrace_cpu_ctx *od;
-		__s64 shadow, now;
+		struct arenatrace_count_cpu *other;
 
 		if (d >= nr_cpus)
 			break;
 		if (d == cpu)
 			continue;
-		od = bpf_map_lookup_elem(&cpu_ctxs, &d);
-		if (!od)
-			continue;
-		shadow = od->counts[slot & (ARENATRACE_MAX_TARGETS - 1)].local[member & 3];
-		now = cpu_local(st->counters[member & 3], d);
-		if (now == shadow)
-			continue;
-		if (now == 0 && (shadow == fold_batch - 1 || shadow == 1 - fold_batch))
-			/* One page in or out from one short of the batch: a fold of the batch. */
-			reserved += shadow > 0 ? fold_batch : -fold_batch;
-		else if (now == 0 || !(od->tid && od->fault_origin))
-			/* A fold of unknown size, or a window that may hold folds. */
+		other = count_cpu_on(slot, d);
+		if (other && other->local[member & 3] != 0 && cpu_local(counters, d) == 0)
 			*uncertain = true;
 	}
-	delta += count - reserved - __sync_lock_test_and_set(count_seen, count - reserved);
-out:
-	sc->local[member & 3] = local;
+	delta = (count - old_count) - old_local;
 	sc->moved[member & 3] += delta;
 	return delta;
 }
@@ -363,12 +331,20 @@ out:
 static __always_inline void take_baseline(__u32 slot, struct mm_struct *mm)
 {
 	struct arenatrace_target_state *st = target_state(slot);
+	__u64 old = st->mm, key = (__u64)mm;
 
 	st->base_pages[MM_FILEPAGES] = counter_baseline(slot, mm, MM_FILEPAGES);
 	st->base_pages[MM_ANONPAGES] = counter_baseline(slot, mm, MM_ANONPAGES);
 	st->base_pages[MM_SHMEMPAGES] = counter_baseline(slot, mm, MM_SHMEMPAGES);
-	st->mm = (__u64)mm;
+	st->mm = key;
+	st->mm_ctx_id = mm->context.ctx_id;
 	st->baseline_set = 1;
+	if (!target_tgid) {
+		if (old && old != key)
+			bpf_map_delete_elem(&target_mms, &old);
+		bpf_map_update_elem(&target_mms, &key, &slot, BPF_ANY);
+		mm_filter[arenatrace_mm_filter_index(st->mm_ctx_id)] = 1; /* cleared by user space */
+	}
 }
 
 /* Learn a target's mm the first time one of its threads enters the kernel,
@@ -385,6 +361,21 @@ static __always_inline void learn_mm(__u32 slot)
 	mm = task->mm;
 	if (mm)
 		take_baseline(slot, mm);
+}
+
+/* The slot whose mm this is, NO_SLOT if none: one lookup for the agent, none
+ * for a single target, so other processes' RSS changes cost little. */
+static __always_inline __u32 slot_of_mm(struct mm_struct *mm)
+{
+	__u64 key = (__u64)mm;
+	__u32 *slot;
+
+	if (target_tgid)
+		return target_state(0)->mm == key ? 0 : NO_SLOT;
+	if (!mm_filter[arenatrace_mm_filter_index(mm->context.ctx_id)])
+		return NO_SLOT;
+	slot = bpf_map_lookup_elem(&target_mms, &key);
+	return slot ? *slot & (ARENATRACE_MAX_TARGETS - 1) : NO_SLOT;
 }
 
 static __always_inline struct task_ctx *current_ctx(bool create)
@@ -682,93 +673,26 @@ static __always_inline int emit_stack(void *ctx, __u32 slot, __u64 addr, __u64 l
 	return 0;
 }
 
-#define SETTLE_OWNER 1
-#define SETTLE_AT_CHANGE 2
-
 /*
- * Closes CPU c's window on the slot's counters (see "How RSS changes are
- * found"): what moved since the last look goes to the owner's pending fault,
- * else to its syscall (tc, when it is in one), else out unattributed. how:
- * SETTLE_OWNER when the window is the owner's (not: changes others made here,
- * found when a target thread arrives), SETTLE_AT_CHANGE when it is read at the
- * change (on_rss_stat). Returns the pages the pending fault added (stack
- * sampling). A global function, verified once for its many callers.
+ * The common RSS change, kept short and first (a fault-bound target runs it a
+ * million times a second, and every cache line of code or data it touches
+ * after the kernel's fault work is a miss): a fault of a traced mm pending on
+ * this CPU (on_switch() moves a pending fault off the CPU when its thread
+ * leaves and on_exit() drops it, so it is the current thread's and its mm is
+ * alive) adding pages without a fold to the thread's open run of the same
+ * block. Anything else (a fold, a new run, stacks on) returns false before
+ * changing anything, and rss_change() does it.
  */
-__noinline __s64 settle(struct arenatrace_cpu_ctx *c, __u32 slot, __u32 how, struct task_ctx *tc)
+static __always_inline bool fault_in_open_run(struct arenatrace_cpu_ctx *c, struct mm_struct *mm, __u32 m)
 {
-	static const __u32 members[3] = { MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES };
-	enum window w = WINDOW_OTHER;
-	__s64 added = 0;
-
-	if (!c)
-		return 0;
-	slot &= ARENATRACE_MAX_TARGETS - 1;
-	if (!target_state(slot)->baseline_set)
-		return 0;
-	if (!c->pcpu_known) {
-		c->pcpu_off = cpu_offsets[bpf_get_smp_processor_id() & (ARENATRACE_MAX_CPUS - 1)];
-		c->pcpu_known = cpu_offsets_ready;
-	}
-	if ((how & SETTLE_OWNER) && c->fault_origin)
-		w = WINDOW_FAULT;
-	else if ((how & SETTLE_OWNER) && tc && tc->sys)
-		w = how & SETTLE_AT_CHANGE ? WINDOW_SYSCALL_CHANGE :
-		    tc->sys == ARENATRACE_SYS_MPROTECT ? WINDOW_MPROTECT : WINDOW_SYSCALL;
-	for (__u32 i = 0; i < 3; i++) {
-		__u32 m = members[i];
-		bool uncertain = false;
-		__s64 delta = counter_delta(slot, c, m, w, &uncertain);
-
-		if (!delta)
-			continue;
-		c->stats[ARENATRACE_STAT_RSS_EVENTS]++;
-		if (w == WINDOW_FAULT) {
-			/* Faults only ever add pages: a fault that lost pages had them
-			 * taken by something else in its window (direct reclaim). */
-			run_add(c, slot, c->tid, c->fault_addr, (c->fault_addr & ~4095ULL) + 4096, delta,
-				c->fault_origin | (uncertain || delta < 0 ? ARENATRACE_UNCERTAIN : 0));
-			added += delta;
-		} else if (w != WINDOW_OTHER) {
-			tc->sys_delta += delta;
-			if (uncertain)
-				tc->sys_flags |= ARENATRACE_UNCERTAIN;
-		} else {
-			emit_rss(slot, 0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
-		}
-	}
-	return added;
-}
-
-/*
- * The common case of closing a window, kept short (a fault-bound target runs
- * it a million times a second, and every cache line it touches after the
- * kernel's fault work is a miss): the owner's pending fault added anonymous
- * pages without a fold to an open run of the owner. Returns false before
- * changing anything otherwise, and settle() does it. (A file or shmem change
- * of 32 pages or more from an s32 of 0 folds and leaves the s32 as it was: not
- * seen here, it is taken by the next look at `count`. Fault-around maps at most
- * 16 file pages.)
- */
-static __always_inline bool settle_fault_fast(struct arenatrace_cpu_ctx *c)
-{
-	__u32 slot = c->slot & (ARENATRACE_MAX_TARGETS - 1), i = c->last_run & (ARENATRACE_RUN_SLOTS - 1);
-	const struct arenatrace_target_state *st = target_state(slot);
-	struct arenatrace_count_cpu *sc = &c->counts[slot];
+	struct arenatrace_count_cpu *sc = &c->counts[c->fault_slot & (ARENATRACE_MAX_TARGETS - 1)];
 	__u64 page = c->fault_addr & ~4095ULL;
+	__u32 i = c->last_run & (ARENATRACE_RUN_SLOTS - 1);
 	struct arenatrace_open_run *o;
 	__s64 local, delta;
 
-	if (!c->pcpu_known || c->run_tid != c->tid)
+	if (stack_mode || !c->pcpu_known || c->run_tid != c->tid)
 		return false;
-	if (percpu_s32(st->counters[MM_FILEPAGES], c->pcpu_off) != sc->local[MM_FILEPAGES] ||
-	    percpu_s32(st->counters[MM_SHMEMPAGES], c->pcpu_off) != sc->local[MM_SHMEMPAGES])
-		return false;
-	local = percpu_s32(st->counters[MM_ANONPAGES], c->pcpu_off);
-	delta = local - sc->local[MM_ANONPAGES];
-	if (local == 0 || delta < 0)
-		return false;
-	if (delta == 0)
-		return true;
 	/* A thread whose faults hop between blocks (an allocator reusing scattered
 	 * free chunks) finds its run by the blocks' index. */
 	if (!(c->open_runs & (1U << i)) || !run_covers(&c->runs[i], page))
@@ -778,8 +702,12 @@ static __always_inline bool settle_fault_fast(struct arenatrace_cpu_ctx *c)
 	o = &c->runs[i];
 	if (o->events >= RUN_MAX_EVENTS)
 		return false;
-	sc->local[MM_ANONPAGES] = local;
-	sc->moved[MM_ANONPAGES] += delta;
+	local = percpu_s32((__u64)rss_counter(mm, m)->counters, c->pcpu_off);
+	delta = local - sc->local[m & 3];
+	if (local == 0 || delta <= 0)
+		return false;
+	sc->local[m & 3] = local;
+	sc->moved[m & 3] += delta;
 	c->stats[ARENATRACE_STAT_RSS_EVENTS]++;
 	c->last_run = i;
 	o->added += delta;
@@ -791,28 +719,101 @@ static __always_inline bool settle_fault_fast(struct arenatrace_cpu_ctx *c)
 	return true;
 }
 
-/* At an event of target thread tid: closes this CPU's window and makes tid its
- * owner (it may not be yet: a thread running when tracing began). */
-static __always_inline void close_window(struct arenatrace_cpu_ctx *c, __u32 slot, __u32 tid, struct task_ctx *tc)
+/* Every other RSS change of a traced mm (see fault_in_open_run()). A function
+ * of its own, so the JIT keeps the common case's code short. */
+static __noinline int rss_change(void *ctx, struct arenatrace_cpu_ctx *c, struct mm_struct *mm, __u32 m)
 {
-	if (c->tid == tid) {
-		if (!c->fault_origin || !settle_fault_fast(c))
-			settle(c, slot, SETTLE_OWNER, tc);
-		return;
+	struct task_ctx *tc;
+	bool uncertain = false, in_fault;
+	__u32 tid, flags = 0, slot;
+	__s64 delta;
+
+	m &= 3;
+	in_fault = c->fault_origin && c->fault_mm == (__u64)mm;
+	if (in_fault) {
+		slot = c->fault_slot & (ARENATRACE_MAX_TARGETS - 1);
+	} else {
+		/* exit_mmap() tearing the whole mm down: keep the counters as they
+		 * were at exit, which is what the final report shows. (mm_users
+		 * shares a line with mmap_lock: read only off the fault path.) */
+		if (mm->mm_users.counter == 0)
+			return 0;
+		slot = slot_of_mm(mm);
+		if (slot == NO_SLOT || !target_state(slot)->baseline_set)
+			return 0;
 	}
-	settle(c, slot, 0, NULL);
-	c->tid = tid;
-	c->slot = slot;
-	c->fault_origin = 0;
+	delta = counter_delta(slot, c, mm, m, &uncertain);
+	if (delta == 0)
+		return 0;
+	c->stats[ARENATRACE_STAT_RSS_EVENTS]++;
+	/* Faults only ever add pages: a fault that lost pages had them taken by a
+	 * racing event (migration between counter update and tracepoint). */
+	if (uncertain || delta <= 0)
+		flags = ARENATRACE_UNCERTAIN;
+	if (in_fault) {
+		struct arenatrace_slot_cpu *sc;
+		__u64 weight;
+
+		run_add(c, slot, c->tid, c->fault_addr, (c->fault_addr & ~4095ULL) + 4096, delta,
+			c->fault_origin | flags);
+		if (stack_mode && delta > 0 && (sc = slot_cpu(slot)) &&
+		    sample_due(&sc->fault_bytes, &sc->fault_next, delta * 4096, &weight))
+			emit_stack(ctx, slot, c->fault_addr, 0, weight, ARENATRACE_STACK_FAULT, 0);
+		return 0;
+	}
+	if (bpf_get_current_task_btf()->mm != mm) {
+		/* Reclaim, khugepaged, another process writing our memory. */
+		emit_rss(slot, 0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
+		return 0;
+	}
+	tid = (__u32)bpf_get_current_pid_tgid();
+	tc = current_ctx(false);
+	if (tc && tc->sys) {
+		tc->sys_delta += delta;
+		if (uncertain)
+			tc->sys_flags |= ARENATRACE_UNCERTAIN;
+	} else if (tc && tc->fault_origin) {
+		/* A fault that slept and resumed here. */
+		run_add(c, slot, tid, tc->fault_addr, (tc->fault_addr & ~4095ULL) + 4096, delta,
+			tc->fault_origin | flags);
+	} else {
+		emit_rss(slot, 0, delta, m, ARENATRACE_ORIGIN_UNKNOWN);
+	}
+	return 0;
 }
 
-/* The owner's fault at address is pending: the next window is its. */
-static __always_inline void note_fault(struct arenatrace_cpu_ctx *c, __u32 slot, unsigned long address,
-				       __u32 origin)
+SEC("tp_btf/rss_stat")
+int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 {
+	struct arenatrace_cpu_ctx *c;
+	__u32 m = (__u32)member;
+
+	/* Bound the index in the register the verifier will see used. */
+	barrier_var(m);
+	if (m == MM_SWAPENTS || m > MM_SHMEMPAGES)
+		return 0;
+	c = this_cpu_ctx();
+	if (!c)
+		return 0;
+	if (c->fault_origin && c->fault_mm == (__u64)mm && fault_in_open_run(c, mm, m))
+		return 0;
+	return rss_change(ctx, c, mm, m);
+}
+
+static __always_inline struct arenatrace_cpu_ctx *note_fault(__u32 slot, __u32 tid, unsigned long address, __u32 origin)
+{
+	struct arenatrace_cpu_ctx *c;
+
+	learn_mm(slot);
+	c = this_cpu_ctx();
+	if (!c)
+		return NULL;
+	c->tid = tid;
 	c->fault_addr = address;
 	c->fault_origin = origin;
 	c->fault_mm = target_state(slot)->mm;
+	c->fault_slot = slot;
+	return c;
 }
 
 SEC("tp_btf/page_fault_user")
@@ -821,77 +822,29 @@ int BPF_PROG(on_page_fault_user, unsigned long address, struct pt_regs *regs,
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 slot = slot_of(id >> 32);
-	struct arenatrace_cpu_ctx *c;
 
-	if (slot == NO_SLOT)
-		return 0;
-	learn_mm(slot);
-	c = this_cpu_ctx();
-	if (!c)
-		return 0;
-	close_window(c, slot, (__u32)id, NULL);
-	note_fault(c, slot, address, ARENATRACE_ORIGIN_USER_FAULT);
-	c->stats[ARENATRACE_STAT_FAULTS]++;
+	if (slot != NO_SLOT) {
+		struct arenatrace_cpu_ctx *c = note_fault(slot, (__u32)id, address, ARENATRACE_ORIGIN_USER_FAULT);
+
+		if (c)
+			c->stats[ARENATRACE_STAT_FAULTS]++;
+	}
 	return 0;
 }
 
-/* copy_to_user() and friends fault on user addresses in kernel mode, inside a
- * syscall (whose window this closes). */
+/* copy_to_user() and friends fault on user addresses in kernel mode. */
 SEC("tp_btf/page_fault_kernel")
 int BPF_PROG(on_page_fault_kernel, unsigned long address, struct pt_regs *regs,
 	     unsigned long error_code)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct arenatrace_cpu_ctx *c;
 	__u32 slot;
 
 	if (address >= 0x800000000000UL)
 		return 0;
 	slot = slot_of(id >> 32);
-	if (slot == NO_SLOT)
-		return 0;
-	learn_mm(slot);
-	c = this_cpu_ctx();
-	if (!c)
-		return 0;
-	close_window(c, slot, (__u32)id, current_ctx(false));
-	note_fault(c, slot, address, ARENATRACE_ORIGIN_KERNEL_FAULT);
-	return 0;
-}
-
-/*
- * Attached by user space only for a target with more than one thread, and with
- * stacks on or in the agent: each RSS change of the owner is read when it
- * happens. Two threads on two CPUs may fold their CPUs' parts of a counter at
- * about the same time, and a fold read only at the thread's next event can be
- * taken by the other's syscall window (on a two-thread allocator churn, tens of
- * MiB of page-table corrections a second, against a few hundred KiB read at the
- * change). With stacks on, a fault's stack is sampled in the faulting context.
- */
-SEC("tp_btf/rss_stat")
-int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
-{
-	struct arenatrace_cpu_ctx *c;
-	struct arenatrace_slot_cpu *sc;
-	__u64 weight;
-	__s64 added;
-
-	if (member == MM_SWAPENTS)
-		return 0;
-	c = this_cpu_ctx();
-	/* tid is set only while its owner runs here, so it is the current task. */
-	if (!c || !c->tid || target_state(c->slot)->mm != (__u64)mm)
-		return 0;
-	if (!c->fault_origin) {
-		settle(c, c->slot, SETTLE_OWNER | SETTLE_AT_CHANGE, current_ctx(false));
-		return 0;
-	}
-	if (!stack_mode && settle_fault_fast(c))
-		return 0;
-	added = settle(c, c->slot, SETTLE_OWNER | SETTLE_AT_CHANGE, NULL);
-	if (stack_mode && added > 0 && (sc = slot_cpu(c->slot)) &&
-	    sample_due(&sc->fault_bytes, &sc->fault_next, added * 4096, &weight))
-		emit_stack(ctx, c->slot, c->fault_addr, 0, weight, ARENATRACE_STACK_FAULT, 0);
+	if (slot != NO_SLOT)
+		note_fault(slot, (__u32)id, address, ARENATRACE_ORIGIN_KERNEL_FAULT);
 	return 0;
 }
 
@@ -952,15 +905,14 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	learn_mm(slot);
 	sys = tracked_syscall(id);
-	c = this_cpu_ctx();
-	if (c) {
-		close_window(c, slot, (__u32)bpf_get_current_pid_tgid(), NULL);
-		c->fault_origin = 0;
-		flush_before_mapping_change(c, sys, regs);
-	}
 	tc = current_ctx(sys != 0);
 	if (!tc)
 		return 0;
+	c = this_cpu_ctx();
+	if (c && c->tid == (__u32)bpf_get_current_pid_tgid())
+		c->fault_origin = 0;
+	if (c)
+		flush_before_mapping_change(c, sys, regs);
 	tc->fault_origin = 0;
 	tc->sys = sys;
 	if (!sys)
@@ -1022,18 +974,11 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
 	struct arenatrace_syscall_record *r;
-	struct arenatrace_cpu_ctx *c;
-	__u32 slot = current_slot();
 	struct task_ctx *tc;
 
-	if (slot == NO_SLOT)
+	if (current_slot() == NO_SLOT)
 		return 0;
 	tc = current_ctx(false);
-	c = this_cpu_ctx();
-	if (c) {
-		close_window(c, slot, (__u32)bpf_get_current_pid_tgid(), tc);
-		c->fault_origin = 0;
-	}
 	if (!tc)
 		return 0;
 	tc->fault_origin = 0;
@@ -1139,8 +1084,7 @@ static __always_inline void emit_task(__u32 slot, __u32 type, __u32 tid, __s32 c
 	r->ts_ns = bpf_ktime_get_ns();
 	r->exit_code = code;
 	r->pad = 0;
-	/* Woken: user space attaches on_rss_stat at a target's second thread. */
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, type == ARENATRACE_REC_EXIT ? 0 : BPF_RB_NO_WAKEUP);
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -1153,11 +1097,8 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 		return 0;
 	c = this_cpu_ctx();
 	if (c) {
-		/* Its last window closes here: exit_mmap() may follow, and the
-		 * counters stay as they were at exit (what the final report shows). */
-		close_window(c, slot, (__u32)bpf_get_current_pid_tgid(), NULL);
+		/* A thread killed after a fault: exit_mmap() may follow here. */
 		c->fault_origin = 0;
-		c->tid = 0;
 		run_flush(c);
 	}
 	if (!group_dead)
@@ -1178,48 +1119,29 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-#define PF_EXITING_FLAG 0x4 /* include/linux/sched.h */
-
-/*
- * The owner leaving the CPU closes its window and sends its runs, so the
- * timeline stays current while it sleeps; a pending fault moves to its task
- * storage (it may be sleeping in it, on I/O or a lock, and finish on another
- * CPU). A target thread arriving first closes the window of what others did
- * here meanwhile, then owns the CPU. Runs for every context switch on the
- * system: only this CPU's context and next's tgid are looked at.
- */
+/* A thread leaving the CPU sends its open runs, so the timeline stays current
+ * while it sleeps. Runs for every context switch on the system: only this CPU's
+ * context is looked at (it names target threads only). */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	struct arenatrace_cpu_ctx *c = this_cpu_ctx();
 	struct task_ctx *tc;
-	__u32 slot;
+	struct arenatrace_cpu_ctx *c;
+	__u32 pid = prev->pid;
 
+	c = this_cpu_ctx();
 	if (!c)
 		return 0;
-	if (c->tid && c->tid == (__u32)prev->pid) {
-		tc = bpf_task_storage_get(&task_ctxs, prev, 0, c->fault_origin ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
-		settle(c, c->slot, SETTLE_OWNER, tc);
+	if (c->open_runs)
+		run_flush(c);
+	if (c->fault_origin && c->tid == pid) {
+		/* A fault sleeping (on I/O, a lock): it may finish on another CPU. */
+		tc = bpf_task_storage_get(&task_ctxs, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (tc) {
 			tc->fault_addr = c->fault_addr;
 			tc->fault_origin = c->fault_origin;
 		}
-		c->tid = 0;
 		c->fault_origin = 0;
-	}
-	if (c->open_runs)
-		run_flush(c);
-	slot = slot_of(next->tgid);
-	/* An exiting thread tears the mm down: its changes stay uncounted. */
-	if (slot == NO_SLOT || (next->flags & PF_EXITING_FLAG))
-		return 0;
-	settle(c, slot, 0, NULL);
-	c->tid = next->pid;
-	c->slot = slot;
-	tc = bpf_task_storage_get(&task_ctxs, next, 0, 0);
-	if (tc && tc->fault_origin) {
-		note_fault(c, slot, tc->fault_addr, tc->fault_origin);
-		tc->fault_origin = 0;
 	}
 	return 0;
 }

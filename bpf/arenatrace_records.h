@@ -172,19 +172,16 @@ _Static_assert(sizeof(struct arenatrace_task_record) == 24, "task record size");
 /* Per-target state the BPF side keeps, read-mostly (written when the mm is first
  * seen or replaced by exec), so the hot paths of every CPU can keep it cached. */
 struct arenatrace_target_state {
-	__u64 counters[4];        /* each RSS counter's per-CPU s32s (__percpu address), per member */
 	__u64 mm;                 /* kernel address of the target's mm_struct, 0 until seen */
-	__u64 baseline_set;       /* 1 once base_pages holds real values */
-	__u64 pad;
 	__s64 base_pages[4];      /* exact counter values when mm was seen, per member */
-} __attribute__((aligned(64)));
-/* What a fault reads (counters) on one cache line. */
-_Static_assert(sizeof(struct arenatrace_target_state) == 128, "target state size");
+	__u64 baseline_set;       /* 1 once base_pages holds real values */
+	__u64 mm_ctx_id;          /* mm->context.ctx_id, for the agent's mm filter */
+};
 
 /* Indices of the per-CPU statistics (struct arenatrace_cpu_ctx.stats). */
 enum arenatrace_stat {
 	ARENATRACE_STAT_LOST = 0,        /* ring buffer reserve failed */
-	ARENATRACE_STAT_RSS_EVENTS,      /* RSS counter changes of a target found */
+	ARENATRACE_STAT_RSS_EVENTS,      /* rss_stat hits for the target's mm */
 	ARENATRACE_STAT_FAULTS,          /* user page faults of the target */
 	ARENATRACE_STAT_SYSCALLS,        /* tracked syscalls of the target */
 	ARENATRACE_STAT_RUNS,            /* fault runs sent */
@@ -294,19 +291,19 @@ static inline int arenatrace_split_add(struct arenatrace_split *sp, __u64 addr)
  * cheaper than task storage, and a thread cannot leave a CPU without a context
  * switch, where on_switch() sends its runs and moves a pending fault address to
  * its task storage (a fault that sleeps on I/O finishes elsewhere).
- * A fault touches the first 64 bytes, its run, its target's counts (and the
- * target's state and counter parts), each a cache line of its own: the map is mmapable, so its values
+ * A fault touches the first 64 bytes, its run, its target's counts and one
+ * counter, each a cache line of its own: the map is mmapable, so its values
  * are page-aligned, and the struct is a multiple of 64 bytes. (A per-CPU map's
  * values are only 8-byte aligned, so each of those spanned two lines: 5-9 ns
  * more per fault here; and a second map's element, another per-CPU area, cost
  * 20-35 ns more.) User space reads stats and counts.
  */
 struct arenatrace_cpu_ctx {
-	__u32 tid;                /* the owner: the target thread running here, 0: none */
-	__u32 fault_origin;       /* the owner's pending fault, 0: none */
+	__u32 tid;                /* the thread whose fault is pending here */
+	__u32 fault_origin;       /* 0: none */
 	__u64 fault_addr;
 	__u64 fault_mm;           /* its target's mm */
-	__u32 slot;               /* the owner's target */
+	__u32 fault_slot;         /* its target's slot */
 	__u32 last_run;           /* the run used last, looked at first */
 	__u64 pcpu_off;           /* this CPU's per-CPU area offset */
 	__u32 pcpu_known;         /* pcpu_off is set */
@@ -339,6 +336,12 @@ struct arenatrace_count_shadow {
 static inline unsigned arenatrace_tgid_filter_index(__u32 tgid)
 {
 	return tgid & (ARENATRACE_FILTER_SIZE - 1);
+}
+
+/* Of an mm's x86 context id (unique per mm, counting up). */
+static inline unsigned arenatrace_mm_filter_index(__u64 mm_ctx_id)
+{
+	return (unsigned)mm_ctx_id & (ARENATRACE_FILTER_SIZE - 1);
 }
 
 /* The slot of a ring-buffer record (every record starts with type, slot). */

@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * The overhead floor for `make bench`: empty programs on exactly the hooks
- * arenatrace.bpf.c uses by default. What a traced run costs beyond this is
- * arenatrace's own work; what this costs is the price of the hooks themselves.
- * rss_stat is attached only with --every-change, as arenatrace does for a
- * target with more than one thread.
+ * arenatrace.bpf.c uses. What a traced run costs beyond this is arenatrace's
+ * own work; what this costs is the price of the hooks themselves.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -67,37 +67,6 @@ static int check_btf(const char *btf_path)
 	return EXIT_RUNTIME;
 }
 
-/* The threads of process pid now (1 if that cannot be read). */
-static int thread_count(pid_t pid)
-{
-	char path[64], line[128];
-	int n = 1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
-int loader__watch_every_change(struct loader *ld)
-{
-	struct bpf_link *link;
-
-	if (ld->skel->links.on_rss_stat)
-		return 0;
-	link = bpf_program__attach(ld->skel->progs.on_rss_stat);
-	if (!link)
-		return -errno;
-	ld->skel->links.on_rss_stat = link; /* detached with the skeleton */
-	return 0;
-}
-
 int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool verbose,
 		  unsigned stack_mode, uint64_t sample_bytes, loader_record_fn fn, void *cookie)
 {
@@ -126,10 +95,6 @@ int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool ve
 	bpf_map__set_max_entries(ld->skel->maps.cpu_ctxs, (__u32)ld->nr_cpus);
 	ld->skel->rodata->stack_mode = stack_mode;
 	ld->skel->rodata->sample_bytes = sample_bytes;
-	/* A single-threaded target's RSS changes are read at its thread's next
-	 * event; rss_stat is hooked (a second hook on every fault) for stacks, for
-	 * the agent, and once the target has a second thread (see on_rss_stat). */
-	bpf_program__set_autoattach(ld->skel->progs.on_rss_stat, stack_mode != 0 || target == 0);
 	err = arenatrace_bpf__load(ld->skel);
 	if (err) {
 		fprintf(stderr,
@@ -142,10 +107,6 @@ int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool ve
 	if (err) {
 		fprintf(stderr, "arenatrace: attaching to the tracepoints failed: %s (run with -v)\n",
 			strerror(-err));
-		return EXIT_RUNTIME;
-	}
-	if (target > 0 && thread_count(target) > 1 && (err = loader__watch_every_change(ld))) {
-		fprintf(stderr, "arenatrace: attaching to rss_stat failed: %s (run with -v)\n", strerror(-err));
 		return EXIT_RUNTIME;
 	}
 	ld->rb = ring_buffer__new(bpf_map__fd(ld->skel->maps.events), fn, cookie, NULL);
@@ -241,29 +202,41 @@ int loader__add_target(struct loader *ld, pid_t tgid)
 	return slot;
 }
 
-/* Clears the filter byte of a process no longer followed, unless another
- * followed process shares it. */
-static void unfilter(struct loader *ld, __u32 tgid)
+/* Clears the filter bytes of a process no longer followed, unless another
+ * followed process shares them. */
+static void unfilter(struct loader *ld, __u32 tgid, __u64 mm, __u64 mm_ctx_id)
 {
-	unsigned ti = arenatrace_tgid_filter_index(tgid);
+	unsigned ti = arenatrace_tgid_filter_index(tgid), mi = arenatrace_mm_filter_index(mm_ctx_id);
+	bool tgid_shared = false, mm_shared = !mm;
 
-	for (int s = 0; s < ARENATRACE_MAX_TARGETS; s++)
-		if (ld->slots[s] && arenatrace_tgid_filter_index(ld->slots[s]) == ti)
-			return;
-	ld->skel->bss->tgid_filter[ti] = 0;
+	for (int s = 0; s < ARENATRACE_MAX_TARGETS; s++) {
+		if (!ld->slots[s])
+			continue;
+		tgid_shared |= arenatrace_tgid_filter_index(ld->slots[s]) == ti;
+		mm_shared |= ld->skel->bss->target_st[s].mm &&
+			     arenatrace_mm_filter_index(ld->skel->bss->target_st[s].mm_ctx_id) == mi;
+	}
+	if (!tgid_shared)
+		ld->skel->bss->tgid_filter[ti] = 0;
+	if (!mm_shared)
+		ld->skel->bss->mm_filter[mi] = 0;
 }
 
 void loader__remove_target(struct loader *ld, int slot)
 {
+	__u64 mm;
 	__u32 key;
 
 	if (ld->single || slot < 0 || slot >= ARENATRACE_MAX_TARGETS || !ld->slots[slot])
 		return;
 	key = (__u32)ld->slots[slot];
 	bpf_map_delete_elem(bpf_map__fd(ld->skel->maps.targets), &key);
+	mm = ld->skel->bss->target_st[slot].mm;
+	if (mm)
+		bpf_map_delete_elem(bpf_map__fd(ld->skel->maps.target_mms), &mm);
 	ld->skel->bss->target_st[slot].baseline_set = 0;
 	ld->slots[slot] = 0;
-	unfilter(ld, key);
+	unfilter(ld, key, mm, ld->skel->bss->target_st[slot].mm_ctx_id);
 }
 
 /* Best effort: a boundary that cannot be stored (the map's update failing) only

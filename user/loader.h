@@ -37,11 +37,6 @@ void loader__remove_target(struct loader *ld, int slot);
  * so no fault run crosses it (it learns the mappings made while it traces by
  * itself; these are the ones found at the start and after exec). */
 void loader__add_boundary(struct loader *ld, int slot, uint64_t addr);
-/* Hooks rss_stat, so each RSS change is read when it happens instead of at the
- * thread's next event: for a target with more than one thread (two threads'
- * counter folds would otherwise mix). Done at the start for such a target; the
- * tracer calls it at a new thread. 0 or -errno. */
-int loader__watch_every_change(struct loader *ld);
 /* The kernel's exact RSS counters for a target (pages), false until first seen. */
 bool loader__rss_pages(struct loader *ld, int slot, int64_t *pages);
 void loader__stop(struct loader *ld);

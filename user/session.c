@@ -134,18 +134,10 @@ static void on_exit_record(void *cookie, int exit_code, uint64_t ts_ns)
 static void on_thread(void *cookie, uint32_t tid, uint64_t ts_ns)
 {
 	struct session *s = cookie;
-	int err;
 
 	(void)tid;
 	(void)ts_ns;
 	s->threads_created++;
-	/* A second thread: read each RSS change when it happens (see
-	 * loader__watch_every_change). Without, reconciliation still corrects. */
-	if (s->ld && (err = loader__watch_every_change(s->ld)) && !s->warned_watch) {
-		fprintf(stderr, "arenatrace: attaching to rss_stat failed (%s): RSS changes of this "
-			"multi-threaded target are placed by page-table walks\n", strerror(-err));
-		s->warned_watch = true;
-	}
 }
 
 int session__apply_record(struct session *s, const void *data, size_t len)

@@ -34,7 +34,6 @@ struct session {
 	struct event_sink sink;
 	uint64_t start_ns, seed_ns;
 	uint64_t threads_created;
-	bool warned_watch;          /* loader__watch_every_change failed once, said so */
 	int64_t last_rss_pages;
 	bool exit_seen;
 	int exit_raw;              /* kernel wait status from the exit record */

@@ -348,8 +348,7 @@ def main():
         ],
         "churn": [
             ("untraced", ch, False),
-            # churn's two threads: arenatrace hooks rss_stat too (see loader__watch_every_change)
-            ("floor", [FLOOR, "--every-change", "--"] + ch, False),
+            ("floor", [FLOOR, "--"] + ch, False),
             ("arenatrace", [TRACER, "-q", "--"] + ch, True),
             ("arenatrace-dwarf", [TRACER, "-q", "--call-graph", "dwarf", "--"] + ch, True),
             ("arenatrace-fp", [TRACER, "-q", "--call-graph", "fp", "--"] + ch, True),
@@ -394,9 +393,7 @@ def main():
     window_rows = []
     if args.pair_reps:
         paired("faultloop", [fl[0]], pair_modes, args.pair_reps, args.window, window_rows, args.attach_settle)
-        churn_modes = [(m, (lambda pid, jp: Attached("floor", [FLOOR, "--every-change", "--wait"]))
-                        if m == "floor" else start) for m, start in pair_modes]
-        paired("churn", [ch[0], "0", ch[2]], churn_modes, args.pair_reps, args.window, window_rows,
+        paired("churn", [ch[0], "0", ch[2]], pair_modes, args.pair_reps, args.window, window_rows,
                args.attach_settle)
         with open(os.path.join(B, "bench-windows.csv"), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["workload", "mode", "rep", "fast_s_per_unit", "mean_s_per_unit",

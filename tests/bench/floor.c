@@ -4,8 +4,6 @@
  * detaches when it exits. The "floor" row of `make bench`.
  * floor --wait: attaches, prints READY, detaches on SIGINT or SIGTERM (the
  * paired phases of `make bench`).
- * --every-change first: rss_stat too, the hooks arenatrace uses for a target
- * with more than one thread.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -21,21 +19,16 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
-	int every_change = argc > 1 && !strcmp(argv[1], "--every-change");
-	int wait_mode, status = 0;
+	int wait_mode = argc == 2 && !strcmp(argv[1], "--wait");
 	struct floor_bpf *skel;
+	int status = 0;
 	pid_t pid;
 
-	argc -= every_change;
-	argv += every_change;
-	wait_mode = argc == 2 && !strcmp(argv[1], "--wait");
 	if (!wait_mode && (argc < 3 || strcmp(argv[1], "--"))) {
-		fprintf(stderr, "usage: floor [--every-change] -- CMD [ARGS...]   or   floor [--every-change] --wait\n");
+		fprintf(stderr, "usage: floor -- CMD [ARGS...]   or   floor --wait\n");
 		return 2;
 	}
 	skel = floor_bpf__open_and_load();
-	if (skel)
-		bpf_program__set_autoattach(skel->progs.floor_rss_stat, every_change);
 	if (!skel || floor_bpf__attach(skel)) {
 		fprintf(stderr, "floor: loading the empty BPF programs failed (root?)\n");
 		return 1;
