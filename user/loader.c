@@ -153,11 +153,14 @@ uint64_t loader__stat(struct loader *ld, enum arenatrace_stat which)
 	struct arenatrace_cpu_ctx *vals = read_cpu_ctxs(ld);
 	uint64_t sum = 0;
 
+	/* The counts only grow: a failed read returns the last one, so a
+	 * Prometheus counter built on it never seems to reset. */
 	if (!vals)
-		return 0;
+		return ld->stats_seen[which];
 	for (int i = 0; i < ld->nr_cpus; i++)
 		sum += vals[i].stats[which];
 	free(vals);
+	ld->stats_seen[which] = sum;
 	return sum;
 }
 

@@ -16,6 +16,7 @@ struct loader {
 	int nr_cpus;
 	bool single;                               /* started with a target: it is slot 0 */
 	pid_t slots[ARENATRACE_MAX_TARGETS];       /* agent mode: each slot's tgid, 0 free */
+	uint64_t stats_seen[ARENATRACE_STAT_NR];   /* loader__stat's last read of each */
 };
 
 typedef int (*loader_record_fn)(void *cookie, void *data, size_t len);
@@ -27,6 +28,7 @@ int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool ve
 		  unsigned stack_mode, uint64_t sample_bytes, loader_record_fn fn, void *cookie);
 /* Applies every record waiting in the ring buffer; returns how many, or -errno. */
 int loader__drain(struct loader *ld);
+/* A kernel-side count summed over CPUs; the last value read when reading fails. */
 uint64_t loader__stat(struct loader *ld, enum arenatrace_stat which);
 /* Agent mode: follow process tgid from now on; returns its slot (records carry
  * it) or -errno (-ENOSPC: ARENATRACE_MAX_TARGETS followed already). */
