@@ -109,7 +109,6 @@ static __always_inline struct arenatrace_cpu_ctx *this_cpu_ctx(void)
 	return bpf_map_lookup_elem(&cpu_ctxs, &cpu);
 }
 
-#define RUN_BLOCK_SHIFT ARENATRACE_RUN_BLOCK_SHIFT
 #define RUN_MAX_EVENTS 512
 
 struct {
@@ -520,7 +519,7 @@ static __always_inline void run_flush_blocks(struct arenatrace_cpu_ctx *c, __u64
 {
 	if (hi <= lo)
 		hi = ~0ULL;
-	run_flush_range(c, lo & ~((1ULL << RUN_BLOCK_SHIFT) - 1), hi | ((1ULL << RUN_BLOCK_SHIFT) - 1));
+	run_flush_range(c, arenatrace_block_start(lo), hi | ((1ULL << ARENATRACE_RUN_BLOCK_SHIFT) - 1));
 }
 
 /* The index of the lowest bit set in an 8-bit mask that has one. */
@@ -535,7 +534,7 @@ static __always_inline __u32 lowest_bit8(__u32 mask)
 static __always_inline __u32 open_run_of(struct arenatrace_cpu_ctx *c, __u64 page)
 {
 	for (__u32 i = 0; i < ARENATRACE_RUN_SLOTS; i++)
-		if ((c->open_runs & (1U << i)) && c->run_blocks[i] == (__u32)(page >> RUN_BLOCK_SHIFT) &&
+		if ((c->open_runs & (1U << i)) && c->run_blocks[i] == (__u32)(page >> ARENATRACE_RUN_BLOCK_SHIFT) &&
 		    run_covers(&c->runs[i], page))
 			return i;
 	return ARENATRACE_RUN_SLOTS;
@@ -596,7 +595,7 @@ static __always_inline __u32 run_add(struct arenatrace_cpu_ctx *c, __u32 slot, _
 	if (!(c->open_runs & (1U << i))) {
 		run_send_stale(c);
 		span = run_span(slot, lo);
-		o->span_lo = (lo & ~((1ULL << RUN_BLOCK_SHIFT) - 1)) + ((__u64)(span >> 16) << 12);
+		o->span_lo = arenatrace_block_start(lo) + ((__u64)(span >> 16) << 12);
 		o->span_len = ((span & 0xffff) - (span >> 16)) << 12;
 		o->lo = lo;
 		o->hi = hi;
@@ -606,7 +605,7 @@ static __always_inline __u32 run_add(struct arenatrace_cpu_ctx *c, __u32 slot, _
 		o->added = 0;
 		o->removed = 0;
 		o->events = 0;
-		c->run_blocks[i] = (__u32)(lo >> RUN_BLOCK_SHIFT);
+		c->run_blocks[i] = (__u32)(lo >> ARENATRACE_RUN_BLOCK_SHIFT);
 		c->open_runs |= 1U << i;
 	} else {
 		o->origin |= origin & ARENATRACE_UNCERTAIN;

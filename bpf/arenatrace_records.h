@@ -211,6 +211,12 @@ struct arenatrace_count_cpu {
 #define ARENATRACE_RUN_BLOCK_SHIFT 21
 #define ARENATRACE_BLOCK_PAGES (1U << (ARENATRACE_RUN_BLOCK_SHIFT - 12))
 
+/* The start of addr's block. */
+static inline __u64 arenatrace_block_start(__u64 addr)
+{
+	return addr & ~((1ULL << ARENATRACE_RUN_BLOCK_SHIFT) - 1);
+}
+
 /* The page index of addr inside its block (0: the block's first page). */
 static inline __u32 arenatrace_block_page(__u64 addr)
 {
@@ -243,7 +249,7 @@ struct arenatrace_open_run {
  */
 #define ARENATRACE_SPLIT_OFFS 7
 struct arenatrace_split_key {
-	__u64 block;              /* address >> 21 */
+	__u64 block;              /* address >> ARENATRACE_RUN_BLOCK_SHIFT */
 	__u32 slot;
 	__u32 pad;
 };

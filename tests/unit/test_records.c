@@ -18,6 +18,7 @@ static void test_block_geometry(void **state)
 {
 	(void)state;
 	assert_int_equal(ARENATRACE_BLOCK_PAGES, 512);
+	assert_true(arenatrace_block_start(BLOCK + 300 * PG + 5) == BLOCK);
 	assert_int_equal(arenatrace_block_page(BLOCK), 0);
 	assert_int_equal(arenatrace_block_page(BLOCK + 5 * PG + 17), 5);
 	assert_int_equal(arenatrace_block_page(BLOCK + 511 * PG), 511);
