@@ -119,7 +119,7 @@ $(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS) | $(TEST_DEPS_STAMP)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
 
-$(BUILD)/bench/floor: tests/bench/floor.c $(OBJ)/floor.skel.h | $(DEPS_STAMP)
+$(BUILD)/bench/floor: tests/bench/floor.c $(OBJ)/floor.skel.h $(OBJ)/arenatrace.skel.h | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@

@@ -130,8 +130,12 @@ class Stream:
         time.sleep(seconds)
         t1 = time.monotonic()
         time.sleep(0.05)  # the last point inside the window has been read
+        return self.between(t0, t1)
+
+    def between(self, t0, t1, min_points=10):
+        """window()'s answer for the past instants t0..t1."""
         inside = [pt for pt in list(self.points) if t0 <= pt[0] <= t1]
-        if len(inside) < 10 or inside[-1][1] == inside[0][1]:
+        if len(inside) < min_points or inside[-1][1] == inside[0][1]:
             raise RuntimeError("the workload made no progress in a window")
         bins = [(b[0] - a[0]) / (b[1] - a[1]) for a, b in zip(inside[::5], inside[5::5]) if b[1] > a[1]]
         return bins, (inside[-1][0] - inside[0][0]) / (inside[-1][1] - inside[0][1])
@@ -230,6 +234,139 @@ def paired(workload, cmd, modes, reps, seconds, rows, attach_settle=0.0):
         st.close()
 
 
+def twin(workload, cmd, modes, reps, seconds, rows):
+    """Twin windows: two copies of the workload's stream pinned to one vCPU, so the
+    scheduler time-slices them milliseconds apart and whatever speed the vCPU runs
+    at, both run at it. Per repetition and mode (rotated), one twin (alternating)
+    has the tracer attached with -p and the other has not; a row is the traced
+    twin's time per unit over the untraced twin's in the same window. While a
+    tracer is attached its hooks run for every process, so the untraced twin pays
+    their dispatch and the check that turns it away: the ratio is the tracer's own
+    work on its target beyond what it costs every process. The paired windows'
+    floor row is most of that common part."""
+    cpu = str((os.cpu_count() or 1) - 1)
+    twins = [Stream(["taskset", "-c", cpu] + cmd), Stream(["taskset", "-c", cpu] + cmd)]
+    json_path = os.path.join(B, "bench", "twin.json")
+    try:
+        time.sleep(1.0)  # warm-up, as in paired()
+        for rep in range(reps):
+            k = rep % len(modes)
+            for i, (mode, start) in enumerate(modes[k:] + modes[:k]):
+                traced, other = twins[(rep + i) % 2], twins[(rep + i + 1) % 2]
+                att = start(traced.pid, json_path)
+                att.ready()
+                time.sleep(SETTLE_S)
+                t0 = time.monotonic()
+                time.sleep(seconds)
+                t1 = time.monotonic()
+                time.sleep(0.05)
+                ratio = traced.between(t0, t1)[1] / other.between(t0, t1)[1]
+                lost = att.stop()
+                time.sleep(SETTLE_S)
+                rows.append(dict(workload=workload, mode=mode, rep=rep, ratio=ratio, lost_events=lost))
+                print(f"  {workload:10} {mode:16} twin {rep}: {ratio:.3f}x", flush=True)
+    finally:
+        for st in twins:
+            st.close()
+
+
+# Toggled windows: phases of this length, the first TOGGLE_SKIP_S of each left out
+# (attaching and detaching flip the tracepoints' static keys on every CPU).
+TOGGLE_MS = 250
+TOGGLE_SKIP_S = 0.04
+
+
+def toggled(workload, cmd, modes, reps, seconds, rows):
+    """Toggled windows: one workload stream while `floor --toggle` attaches and
+    detaches a set of programs every TOGGLE_MS, for `seconds` per mode (rotated).
+    Each on-phase's time per unit over the mean of the off-phases on either side
+    is one ratio; the vCPU's speed changes every few seconds, so neighbouring
+    phases a quarter second apart mostly run at the same speed. Modes: nothing
+    toggled (placebo), the floor's empty programs, and arenatrace's own programs
+    tracing an idle process: what arenatrace costs every process it does not
+    trace, the part the twin windows cannot see."""
+    st = Stream(cmd)
+    idle = subprocess.Popen(["sleep", "3600"])
+    try:
+        time.sleep(1.0)
+        for rep in range(reps):
+            k = rep % len(modes)
+            for mode, what in modes[k:] + modes[:k]:
+                what = [w.replace("{idle}", str(idle.pid)) for w in what]
+                tog = subprocess.Popen([FLOOR, "--toggle", str(TOGGLE_MS)] + what, stdout=subprocess.PIPE,
+                                       text=True)
+                time.sleep(seconds)
+                tog.send_signal(signal.SIGINT)
+                out = tog.communicate()[0]
+                if tog.returncode:
+                    raise RuntimeError(f"floor --toggle {' '.join(what)} failed")
+                time.sleep(0.1)  # the stream's last points have been read
+                edges = [(ln.split()[0], float(ln.split()[1])) for ln in out.splitlines() if ln[:3] in ("on ", "off")]
+                phases = [(kind, t + TOGGLE_SKIP_S, edges[i + 1][1]) for i, (kind, t) in enumerate(edges[:-1])]
+                rates = [st.between(a, b, 3)[1] if b - a > 0.1 else None for _, a, b in phases]
+                ratios = [rates[i] / ((rates[i - 1] + rates[i + 1]) / 2) for i in range(1, len(phases) - 1)
+                          if phases[i][0] == "on" and None not in rates[i - 1:i + 2]]
+                rows.append(dict(workload=workload, mode=mode, rep=rep, ratios=ratios))
+                print(f"  {workload:10} {mode:16} toggled {rep}: {statistics.median(ratios):.3f}x "
+                      f"({len(ratios)} phases)", flush=True)
+    finally:
+        idle.kill()
+        st.close()
+
+
+def summarize_toggled(rows, workload):
+    """Per mode: median and standard error of all its on-phase ratios."""
+    out = {}
+    for r in rows:
+        if r["workload"] == workload:
+            out.setdefault(r["mode"], []).extend(r["ratios"])
+    return {m: (statistics.median(v), statistics.stdev(v) / len(v) ** 0.5, len(v)) for m, v in out.items()}
+
+
+def print_toggled(toggled_rows, twin_rows):
+    """Prints the toggled windows and, with the twin windows, the estimate the
+    runtime goals use; returns {(workload, mode): estimate}."""
+    print(f"\ntoggled windows ({TOGGLE_MS} ms phases, programs attached and detached by `floor --toggle`): "
+          "time per unit with them attached over the phases around; median and standard error of the phases")
+    print("workload   mode              median   se      phases")
+    estimates = {}
+    for workload in ("faultloop", "churn"):
+        t = summarize_toggled(toggled_rows, workload)
+        for mode, (med, se, n) in t.items():
+            print(f"{workload:10} {mode:16} {med:.3f}x  {se:.3f}  {n}")
+        tw = {}
+        for r in twin_rows:
+            if r["workload"] == workload:
+                tw.setdefault(r["mode"], []).append(r["ratio"])
+        if "placebo" not in t or "arenatrace-idle" not in t or "untraced-placebo" not in tw:
+            continue
+        for mode in ("arenatrace", "arenatrace-dwarf"):
+            if mode in tw:
+                estimates[(workload, mode)] = (t["arenatrace-idle"][0] / t["placebo"][0] *
+                                               statistics.median(tw[mode]) / statistics.median(tw["untraced-placebo"]))
+    if estimates:
+        print("\ntraced/untraced, estimated: what arenatrace costs a process it does not trace (toggled, over the "
+              "placebo) times its own work on its target beyond that (twin, over the placebo): " +
+              ", ".join(f"{w} {m} {e:.3f}x" for (w, m), e in estimates.items()))
+    return estimates
+
+
+def print_twin(twin_rows, args):
+    print(f"\ntwin windows ({args.window} s each, two copies of the workload on one vCPU, one traced): the "
+          "traced copy's time per unit over the untraced copy's in the same window; the tracer's own work "
+          "beyond what its hooks cost every process (the floor)")
+    print("workload   mode              median  (min-max)        mean     n")
+    for workload in ("faultloop", "churn"):
+        modes = []
+        for r in twin_rows:
+            if r["workload"] == workload and r["mode"] not in modes:
+                modes.append(r["mode"])
+        for mode in modes:
+            rs = [r["ratio"] for r in twin_rows if r["workload"] == workload and r["mode"] == mode]
+            print(f"{workload:10} {mode:16} {statistics.median(rs):.3f}x  ({min(rs):.3f}-{max(rs):.3f})  "
+                  f"{statistics.mean(rs):.3f}x  {len(rs)}")
+
+
 def summarize_paired(rows, workload):
     """Per mode: the fast level of all its windows' bins over that of the untraced
     windows around them (pooled, so a window spent wholly at the slow level does
@@ -269,17 +406,21 @@ def print_paired(window_rows, args):
     return pratios
 
 
-def runtime_goals(ratios, paired):
-    """The runtime goals of issues 3 and 5, judged on the paired windows (whole
-    runs when they were skipped), each ratio divided by the placebo's when that
-    read below 1: what the method reads with nothing attached is not credited to
-    the tracer."""
+def runtime_goals(ratios, paired, estimated=False):
+    """The runtime goals of issues 3 and 5, judged on the estimate of the toggled
+    and twin windows (each factor read against its own placebo) when they ran; else
+    on the paired windows (whole runs when those were skipped too), each ratio
+    divided by the placebo's when that read below 1: what the method reads with
+    nothing attached is not credited to the tracer."""
     judged = dict(ratios)
-    for (workload, mode), r in list(judged.items()):
-        placebo = judged.get((workload, "untraced-placebo"), 1.0)
-        if placebo < 1.0 and mode != "untraced-placebo":
-            judged[(workload, mode)] = r / placebo
-    if paired:
+    if estimated:
+        print("\nratios the goals use (the estimate above; the paired windows are the direct, noisier check)")
+    else:
+        for (workload, mode), r in list(judged.items()):
+            placebo = judged.get((workload, "untraced-placebo"), 1.0)
+            if placebo < 1.0 and mode != "untraced-placebo":
+                judged[(workload, mode)] = r / placebo
+    if paired and not estimated:
         print("\nratios the goals use (paired, over the placebo where it read below 1): " +
               ", ".join(f"{w} {m} {r:.3f}x" for (w, m), r in judged.items() if m != "untraced-placebo"))
     def at_most(workload, mode, bound):
@@ -317,7 +458,11 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="whole-run repetitions")
     ap.add_argument("--pair-reps", type=int, default=10, help="paired-window repetitions per mode (0 = skip)")
     ap.add_argument("--window", type=float, default=3.0, help="seconds per paired window")
-    ap.add_argument("--paired-only", action="store_true", help="only the paired windows (no whole runs)")
+    ap.add_argument("--twin-reps", type=int, default=8, help="twin-window repetitions per mode (0 = skip)")
+    ap.add_argument("--toggle-reps", type=int, default=3,
+                    help="toggled-window repetitions per mode, 20 s each (0 = skip)")
+    ap.add_argument("--paired-only", action="store_true",
+                    help="only the paired and twin windows (no whole runs)")
     ap.add_argument("--attach-settle", type=float, default=0.0,
                     help="seconds to wait after a paired tracer is ready before its window (default 0): "
                          "attaching programs slows a fault loop here for several seconds, the floor's too")
@@ -409,10 +554,27 @@ def main():
         # Every window's 100 ms bins, to try other estimators on the same data.
         with open(os.path.join(B, "bench-windows.json"), "w") as f:
             json.dump(window_rows, f)
+    twin_rows = []
+    if args.twin_reps:
+        twin_modes = [m for m in pair_modes if m[0] != "floor"]  # the floor costs both twins alike
+        twin("faultloop", [fl[0]], twin_modes, args.twin_reps, args.window, twin_rows)
+        twin("churn", [ch[0], "0", ch[2]], twin_modes, args.twin_reps, args.window, twin_rows)
+        with open(os.path.join(B, "bench-twins.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["workload", "mode", "rep", "ratio", "lost_events"])
+            w.writeheader()
+            w.writerows(twin_rows)
+    toggled_rows = []
+    if args.toggle_reps:
+        toggle_modes = [("placebo", ["none"]), ("floor", ["empty"]), ("arenatrace-idle", ["arenatrace", "{idle}"])]
+        toggled("faultloop", [fl[0]], toggle_modes, args.toggle_reps, 20.0, toggled_rows)
+        toggled("churn", [ch[0], "0", ch[2]], toggle_modes, args.toggle_reps, 20.0, toggled_rows)
     pratios = print_paired(window_rows, args) if window_rows else {}
+    if twin_rows:
+        print_twin(twin_rows, args)
+    estimates = print_toggled(toggled_rows, twin_rows) if toggled_rows else {}
     if args.paired_only:
-        if pratios:
-            print_goals(runtime_goals(pratios, True))
+        if pratios or estimates:
+            print_goals(runtime_goals(estimates or pratios, bool(pratios), bool(estimates)))
         return 0
 
     rows = []
@@ -491,7 +653,7 @@ def main():
     peak = max((r["tracer_peak_kib"] for r in rows), default=0)
     traced = [r for r in rows if r["mode"].startswith("arenatrace") and r["workload"] != "bystander"]
     lost = sum(r["lost_events"] or 0 for r in traced)
-    lost += sum(r["lost_events"] or 0 for r in window_rows)
+    lost += sum(r["lost_events"] or 0 for r in window_rows + twin_rows)
     cpu_share = max((r["tracer_cpu_s"] or 0) / r["workload_cpu_s"] for r in traced if r["workload_cpu_s"])
     print(f"lost events over all traced runs: {lost}")
     print(f"tracer CPU time / workload CPU time, worst run: {100 * cpu_share:.1f}%")
@@ -500,7 +662,7 @@ def main():
         print(f"tracer peak RSS attached to a process with {args.big_mib} MiB resident: {big_hwm / 1024:.1f} MiB")
     print(f"report: {report_events} events ({report_size / MIB:.1f} MiB recorded) at "
           f"{report_eps / 1e6:.2f} million events/s (best of 3)")
-    goals = runtime_goals(pratios or ratios, bool(pratios)) + [
+    goals = runtime_goals(estimates or pratios or ratios, bool(pratios), bool(estimates)) + [
         ("zero lost events", lost == 0),
         ("tracer CPU <= 10% of the workload's", cpu_share <= 0.10),
         ("tracer RSS <= 64 MiB tracing 8 GiB resident", big_hwm is not None and big_hwm <= 64 * 1024),
