@@ -1,8 +1,15 @@
 #!/usr/bin/env python3
 """make bench: arenatrace's overhead against an untraced run, in one run.
 
-Two comparisons, both interleaved:
-- Paired windows (the goals of issues 3 and 5 are judged on these). One workload
+Four comparisons, each interleaved:
+- Twin windows: two copies of a workload stream pinned to one vCPU, one traced
+  (see twin()): arenatrace's own work on its target, beyond what its hooks cost
+  every process.
+- Toggled windows: `floor --toggle` attaches and detaches programs every 250 ms
+  (see toggled()): what the hooks cost every process, arenatrace's tracing an
+  idle process among them. The runtime goals of issues 3 and 5 are judged on
+  toggled x twin, each over its own placebo.
+- Paired windows (the direct check of the same ratio). One workload
   process runs its loop without a pause and streams its progress
   (tests/bench/bench_loop.h); meanwhile a tracer is attached with -p and
   detached again, so every traced window sits between two untraced windows of
@@ -13,16 +20,17 @@ Two comparisons, both interleaved:
   of the traced windows with that of the untraced windows around them: the
   tracer's cost per unit is about constant in ns, so at the fast level it is the
   larger ratio. A placebo mode goes through the same steps attaching nothing
-  (an A/A test), and each half of the repetitions is also shown on its own; the
-  goals are checked on each ratio over the placebo's when that reads below 1.
+  (an A/A test), and each half of the repetitions is also shown on its own; when
+  the twin and toggled windows are skipped, the goals are checked on each paired
+  ratio over the placebo's when that reads below 1.
 - Whole runs (A B C, B C A, C A B, ...): each repetition starts one mode later,
   so drift of the machine and whatever the previous run left behind hit every
   mode alike. These have the peers that cannot attach by PID (heaptrack), the
   recording mode, heap mode, the tracer's CPU and memory, and the bystander.
 Each workload times its own loop after a start delay, so tracer start-up is not
 counted. Prints medians (min-max) and ratios, checks the goals of issue 3, and
-writes every run and window to build/bench.csv and build/bench-windows.csv (the
-windows' 100 ms bins to build/bench-windows.json).
+writes every run and window to build/bench.csv, build/bench-windows.csv (the
+windows' 100 ms bins to build/bench-windows.json) and build/bench-twins.csv.
 """
 import argparse
 import csv
