@@ -119,10 +119,11 @@ $(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS) | $(TEST_DEPS_STAMP)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
 
-$(BUILD)/bench/floor: tests/bench/floor.c $(OBJ)/floor.skel.h $(OBJ)/arenatrace.skel.h | $(DEPS_STAMP)
+# floor --toggle arenatrace loads arenatrace's programs with the tracer's own loader.
+$(BUILD)/bench/floor: tests/bench/floor.c $(OBJ)/floor.skel.h $(OBJ)/arenatrace.skel.h $(OBJ)/user/loader.o | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(OBJ)/user/loader.o $(LDLIBS) -o $@
 
 $(BUILD)/bench/%: tests/bench/%.c tests/bench/bench_loop.h tests/workloads/workload.h
 	$(call msg,CC,$@)

@@ -791,10 +791,11 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	barrier_var(m);
 	if (m == MM_SWAPENTS || m > MM_SHMEMPAGES)
 		return 0;
-	/* One target: every other mm's change ends here, before any lookup (the
-	 * rest would find no slot for it: slot_of_mm()). Every process on the
-	 * system pays this path while arenatrace runs. */
-	if (target_tgid && target_state(0)->mm != (__u64)mm)
+	/* One target: every other mm's change ends here, before the CPU context
+	 * (slot_of_mm() is one compare then; the agent's is a lookup, left to
+	 * rss_change()). Every process on the system pays this path while
+	 * arenatrace runs. */
+	if (target_tgid && slot_of_mm(mm) == NO_SLOT)
 		return 0;
 	c = this_cpu_ctx();
 	if (!c)

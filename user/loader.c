@@ -67,8 +67,8 @@ static int check_btf(const char *btf_path)
 	return EXIT_RUNTIME;
 }
 
-int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool verbose,
-		  unsigned stack_mode, uint64_t sample_bytes, loader_record_fn fn, void *cookie)
+int loader__load(struct loader *ld, pid_t target, const char *btf_path, bool verbose, unsigned stack_mode,
+		 uint64_t sample_bytes)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = btf_path);
 	int err;
@@ -103,6 +103,16 @@ int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool ve
 			strerror(-err));
 		return EXIT_RUNTIME;
 	}
+	return 0;
+}
+
+int loader__start(struct loader *ld, pid_t target, const char *btf_path, bool verbose,
+		  unsigned stack_mode, uint64_t sample_bytes, loader_record_fn fn, void *cookie)
+{
+	int err = loader__load(ld, target, btf_path, verbose, stack_mode, sample_bytes);
+
+	if (err)
+		return err;
 	err = arenatrace_bpf__attach(ld->skel);
 	if (err) {
 		fprintf(stderr, "arenatrace: attaching to the tracepoints failed: %s (run with -v)\n",

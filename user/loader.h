@@ -21,6 +21,12 @@ struct loader {
 
 typedef int (*loader_record_fn)(void *cookie, void *data, size_t len);
 
+/* The programs opened and loaded for target (0: the agent), not attached; prints
+ * what went wrong and returns an exit code on failure. loader__start() does this
+ * and attaches; `floor --toggle` in tests/bench attaches and detaches them itself. */
+int loader__load(struct loader *ld, pid_t target, const char *btf_path, bool verbose, unsigned stack_mode,
+		 uint64_t sample_bytes);
+
 /* Returns 0, or an exit code after printing what to do. target > 0: trace that
  * process, as slot 0; target 0: the agent, with targets added and removed below.
  * stack_mode: 0 off, else enum arenatrace_stack_mode, one sample per sample_bytes. */

@@ -201,6 +201,13 @@ class Attached:
         return int(m.group(1)) if m else None
 
 
+def rotation(modes, rep):
+    """The modes in repetition rep's order: each repetition starts one mode later,
+    so drift of the machine hits every mode alike."""
+    k = rep % len(modes)
+    return modes[k:] + modes[:k]
+
+
 def fast_level(bins):
     """The 10th percentile of time per unit over 100 ms bins: the machine's fast level."""
     return statistics.quantiles(bins, n=10)[0]
@@ -220,8 +227,7 @@ def paired(workload, cmd, modes, reps, seconds, rows, attach_settle=0.0):
         time.sleep(1.0)  # warm-up: the allocator's arenas, the page cache
         before = st.window(seconds)
         for rep in range(reps):
-            k = rep % len(modes)
-            for mode, start in modes[k:] + modes[:k]:
+            for mode, start in rotation(modes, rep):
                 att = start(st.pid, json_path)
                 att.ready()
                 time.sleep(attach_settle)
@@ -258,8 +264,7 @@ def twin(workload, cmd, modes, reps, seconds, rows):
     try:
         time.sleep(1.0)  # warm-up, as in paired()
         for rep in range(reps):
-            k = rep % len(modes)
-            for i, (mode, start) in enumerate(modes[k:] + modes[:k]):
+            for i, (mode, start) in enumerate(rotation(modes, rep)):
                 traced, other = twins[(rep + i) % 2], twins[(rep + i + 1) % 2]
                 att = start(traced.pid, json_path)
                 att.ready()
@@ -292,14 +297,14 @@ def toggled(workload, cmd, modes, reps, seconds, rows):
     phases a quarter second apart mostly run at the same speed. Modes: nothing
     toggled (placebo), the floor's empty programs, and arenatrace's own programs
     tracing an idle process: what arenatrace costs every process it does not
-    trace, the part the twin windows cannot see."""
+    trace, the part the twin windows cannot see (with stacks on too: a process
+    is turned away before any stack work)."""
     st = Stream(cmd)
     idle = subprocess.Popen(["sleep", "3600"])
     try:
         time.sleep(1.0)
         for rep in range(reps):
-            k = rep % len(modes)
-            for mode, what in modes[k:] + modes[:k]:
+            for mode, what in rotation(modes, rep):
                 what = [w.replace("{idle}", str(idle.pid)) for w in what]
                 tog = subprocess.Popen([FLOOR, "--toggle", str(TOGGLE_MS)] + what, stdout=subprocess.PIPE,
                                        text=True)
@@ -591,8 +596,7 @@ def main():
     try:
         for rep in range(args.reps):
             for workload, ms in modes.items():
-                k = rep % len(ms)
-                for mode, cmd, is_tracer in ms[k:] + ms[:k]:
+                for mode, cmd, is_tracer in rotation(ms, rep):
                     r = run(cmd, is_tracer)
                     rows.append(dict(workload=workload, mode=mode, rep=rep, **r))
                     print(f"  {workload:10} {mode:16} rep {rep}: {r['elapsed_s']:.3f} s", flush=True)

@@ -9,7 +9,8 @@
  * CLOCK_MONOTONIC seconds) as it does: the toggled windows of `make bench`,
  * whose phases are short enough that the vCPU's speed changes hit both alike.
  * What it toggles: the empty programs (default); nothing (the placebo, same
- * steps); or arenatrace's own programs set to trace PID (an idle process), so
+ * steps); or arenatrace's own programs, loaded by the tracer's loader
+ * (user/loader.c) to trace PID (an idle process), so
  * every other process's faults and syscalls take the path that turns them
  * away: what arenatrace costs a process it does not trace.
  */
@@ -23,6 +24,7 @@
 #include "floor.skel.h"
 #include "arenatrace_records.h" /* before the skeleton: its .bss holds target states */
 #include "arenatrace.skel.h"
+#include "loader.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -40,35 +42,21 @@ static double now_s(void)
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* One set of programs to toggle: attach() and detach() of a loaded skeleton. */
+/* One set of programs to toggle, loaded once. */
 struct hooks {
-	int (*attach)(void *skel);
-	void (*detach)(void *skel);
-	void *skel;
+	int (*attach)(struct hooks *h);
+	void (*detach)(struct hooks *h);
+	void (*destroy)(struct hooks *h);
+	struct floor_bpf *floor;
+	struct loader ld; /* arenatrace's, loaded as the tracer loads them */
 };
 
-static int floor_attach(void *s) { return floor_bpf__attach(s); }
-static void floor_detach(void *s) { floor_bpf__detach(s); }
-static int at_attach(void *s) { return arenatrace_bpf__attach(s); }
-static void at_detach(void *s) { arenatrace_bpf__detach(s); }
-
-/* arenatrace's programs as its loader sets them up for one target (user/loader.c). */
-static struct arenatrace_bpf *load_arenatrace(pid_t target)
-{
-	struct arenatrace_bpf *skel = arenatrace_bpf__open();
-	int cpus = libbpf_num_possible_cpus();
-
-	if (!skel || cpus <= 0)
-		return NULL;
-	skel->rodata->target_tgid = (__u32)target;
-	skel->rodata->nr_cpus = (__u32)cpus;
-	bpf_map__set_max_entries(skel->maps.cpu_ctxs, (__u32)cpus);
-	if (arenatrace_bpf__load(skel)) {
-		arenatrace_bpf__destroy(skel);
-		return NULL;
-	}
-	return skel;
-}
+static int floor_attach(struct hooks *h) { return floor_bpf__attach(h->floor); }
+static void floor_detach(struct hooks *h) { floor_bpf__detach(h->floor); }
+static void floor_destroy(struct hooks *h) { floor_bpf__destroy(h->floor); }
+static int at_attach(struct hooks *h) { return arenatrace_bpf__attach(h->ld.skel); }
+static void at_detach(struct hooks *h) { arenatrace_bpf__detach(h->ld.skel); }
+static void at_destroy(struct hooks *h) { loader__stop(&h->ld); }
 
 static int toggle(int argc, char **argv)
 {
@@ -81,37 +69,40 @@ static int toggle(int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(what, "empty")) {
-		h = (struct hooks){ floor_attach, floor_detach, floor_bpf__open_and_load() };
+		h.floor = floor_bpf__open_and_load();
+		if (!h.floor) {
+			fprintf(stderr, "floor: loading the empty BPF programs failed (root?)\n");
+			return 1;
+		}
+		h.attach = floor_attach, h.detach = floor_detach, h.destroy = floor_destroy;
 	} else if (!strcmp(what, "arenatrace") && argc > 4) {
-		h = (struct hooks){ at_attach, at_detach, load_arenatrace((pid_t)strtol(argv[4], NULL, 10)) };
+		/* The loader prints what went wrong. */
+		if (loader__load(&h.ld, (pid_t)strtol(argv[4], NULL, 10), NULL, false, 0, 512 * 1024))
+			return 1;
+		h.attach = at_attach, h.detach = at_detach, h.destroy = at_destroy;
 	} else if (strcmp(what, "none")) {
 		fprintf(stderr, "floor: --toggle MS [empty|none|arenatrace PID]\n");
 		return 2;
 	}
-	if (h.attach && !h.skel) {
-		fprintf(stderr, "floor: loading the BPF programs failed (root?)\n");
-		return 1;
-	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	while (!stopping) {
-		if (h.attach && h.attach(h.skel)) {
-			fprintf(stderr, "floor: attaching failed\n");
+		if (h.attach && h.attach(&h)) {
+			fprintf(stderr, "floor: attaching the programs failed\n");
+			h.destroy(&h);
 			return 1;
 		}
 		printf("on %.6f\n", now_s());
 		fflush(stdout);
 		usleep(ms * 1000);
 		if (h.detach)
-			h.detach(h.skel);
+			h.detach(&h);
 		printf("off %.6f\n", now_s());
 		fflush(stdout);
 		usleep(ms * 1000);
 	}
-	if (h.skel && h.attach == floor_attach)
-		floor_bpf__destroy(h.skel);
-	else if (h.skel)
-		arenatrace_bpf__destroy(h.skel);
+	if (h.destroy)
+		h.destroy(&h);
 	return 0;
 }
 
