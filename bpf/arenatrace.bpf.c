@@ -707,7 +707,7 @@ static __always_inline bool fault_in_open_run(struct arenatrace_cpu_ctx *c, stru
 		return false;
 	sc->local[m & 3] = local;
 	sc->moved[m & 3] += delta;
-	c->stats[ARENATRACE_STAT_RSS_EVENTS]++;
+	c->rss_events++;
 	c->last_run = i;
 	o->added += delta;
 	o->events++;
@@ -744,7 +744,7 @@ static __noinline int rss_change(void *ctx, struct arenatrace_cpu_ctx *c, struct
 	delta = counter_delta(slot, c, mm, m, &uncertain);
 	if (delta == 0)
 		return 0;
-	c->stats[ARENATRACE_STAT_RSS_EVENTS]++;
+	c->rss_events++;
 	/* Faults only ever add pages: a fault that lost pages had them taken by a
 	 * racing event (migration between counter update and tracepoint). */
 	if (uncertain || delta <= 0)
@@ -832,7 +832,7 @@ int BPF_PROG(on_page_fault_user, unsigned long address, struct pt_regs *regs,
 		struct arenatrace_cpu_ctx *c = note_fault(slot, (__u32)id, address, ARENATRACE_ORIGIN_USER_FAULT);
 
 		if (c)
-			c->stats[ARENATRACE_STAT_FAULTS]++;
+			c->faults++;
 	}
 	return 0;
 }

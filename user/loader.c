@@ -158,6 +158,17 @@ static struct arenatrace_cpu_ctx *read_cpu_ctxs(struct loader *ld)
 	return vals;
 }
 
+/* One CPU's count of a statistic: the two every fault counts sit on the
+ * context's first line, the others in stats[]. */
+static uint64_t cpu_stat(const struct arenatrace_cpu_ctx *c, enum arenatrace_stat which)
+{
+	switch (which) {
+	case ARENATRACE_STAT_FAULTS: return c->faults;
+	case ARENATRACE_STAT_RSS_EVENTS: return c->rss_events;
+	default: return c->stats[which];
+	}
+}
+
 uint64_t loader__stat(struct loader *ld, enum arenatrace_stat which)
 {
 	struct arenatrace_cpu_ctx *vals = read_cpu_ctxs(ld);
@@ -168,7 +179,7 @@ uint64_t loader__stat(struct loader *ld, enum arenatrace_stat which)
 	if (!vals)
 		return ld->stats_seen[which];
 	for (int i = 0; i < ld->nr_cpus; i++)
-		sum += vals[i].stats[which];
+		sum += cpu_stat(&vals[i], which);
 	free(vals);
 	ld->stats_seen[which] = sum;
 	return sum;
