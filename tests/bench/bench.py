@@ -472,7 +472,7 @@ def main():
     ap.add_argument("--pair-reps", type=int, default=10, help="paired-window repetitions per mode (0 = skip)")
     ap.add_argument("--window", type=float, default=3.0, help="seconds per paired window")
     ap.add_argument("--twin-reps", type=int, default=8, help="twin-window repetitions per mode (0 = skip)")
-    ap.add_argument("--toggle-reps", type=int, default=3,
+    ap.add_argument("--toggle-reps", type=int, default=6,
                     help="toggled-window repetitions per mode, 20 s each (0 = skip)")
     ap.add_argument("--paired-only", action="store_true",
                     help="only the paired and twin windows (no whole runs)")
