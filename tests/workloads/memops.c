@@ -54,7 +54,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: memops SCENARIO [ARGS]\n"
 		"  anon-write MIB | zero-read MIB | thp | munmap-partial | mremap | brk |\n"
-		"  mprotect-grow | dontneed | file MIB | populate MIB | hold MIB |\n"
+		"  mprotect-grow | dontneed | file MIB | split-block | populate MIB | hold MIB |\n"
 		"  threads | burst [IDLE_MS] | exec | exit CODE\n");
 	exit(2);
 }
@@ -324,6 +324,49 @@ static int sc_file(size_t len)
 	return 0;
 }
 
+/*
+ * One 2 MiB block holding two mappings that cannot merge: anonymous memory in
+ * its first half, a private (copy-on-write) file mapping in its second. One
+ * thread writes them in alternation, so every fault moves to the other mapping
+ * inside the same block: a kernel-side run that crossed the boundary would
+ * give one mapping's pages to the other.
+ */
+static int sc_split_block(void)
+{
+	static char buf[64 * KIB];
+	uintptr_t base;
+	struct range r[2];
+	char *res, *a, *f;
+	int fd;
+
+	snprintf(tmp_path, sizeof(tmp_path), "/tmp/memops-split-XXXXXX");
+	fd = mkstemp(tmp_path);
+	if (fd < 0)
+		die("mkstemp");
+	atexit(unlink_tmp);
+	memset(buf, 'x', sizeof(buf));
+	for (size_t off = 0; off < MIB; off += sizeof(buf))
+		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+			die("write");
+	res = mmap(NULL, 2 * HPAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		die("mmap reservation");
+	base = ((uintptr_t)res + HPAGE - 1) & ~(HPAGE - 1);
+	a = mmap((void *)base, MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	f = mmap((void *)(base + MIB), MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+	if (a == MAP_FAILED || f == MAP_FAILED)
+		die("mmap halves");
+	for (size_t off = 0; off < MIB; off += PAGE) {
+		a[off] = 1;
+		f[off] = 1;
+	}
+	r[0] = (struct range){ base, base + MIB };
+	r[1] = (struct range){ base + MIB, base + 2 * MIB };
+	checkpoint("split-block", 2, r);
+	close(fd);
+	return 0;
+}
+
 static int sc_populate(size_t len)
 {
 	char *p = map_anon(len, PROT_READ | PROT_WRITE, MAP_POPULATE);
@@ -491,6 +534,8 @@ int main(int argc, char **argv)
 		rc = sc_dontneed();
 	else if (!strcmp(s, "file"))
 		rc = sc_file(mib_arg(argc, argv, 64));
+	else if (!strcmp(s, "split-block"))
+		rc = sc_split_block();
 	else if (!strcmp(s, "populate"))
 		rc = sc_populate(mib_arg(argc, argv, 64));
 	else if (!strcmp(s, "hold"))
