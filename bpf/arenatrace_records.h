@@ -178,13 +178,16 @@ struct arenatrace_target_state {
 	__u64 mm_ctx_id;          /* mm->context.ctx_id, for the agent's mm filter */
 };
 
-/* Indices of the per-CPU statistics (struct arenatrace_cpu_ctx.stats). */
+/* The per-CPU statistics. Those below ARENATRACE_STAT_IN_ARRAY index struct
+ * arenatrace_cpu_ctx.stats; the two every fault counts are fields on its first
+ * line (faults, rss_events), so stats[] has no entry for them. */
 enum arenatrace_stat {
 	ARENATRACE_STAT_LOST = 0,        /* ring buffer reserve failed */
-	ARENATRACE_STAT_RSS_EVENTS,      /* rss_stat hits for the target's mm */
-	ARENATRACE_STAT_FAULTS,          /* user page faults of the target */
 	ARENATRACE_STAT_SYSCALLS,        /* tracked syscalls of the target */
 	ARENATRACE_STAT_RUNS,            /* fault runs sent */
+	ARENATRACE_STAT_IN_ARRAY,
+	ARENATRACE_STAT_RSS_EVENTS = ARENATRACE_STAT_IN_ARRAY, /* rss_stat hits for the target's mm */
+	ARENATRACE_STAT_FAULTS,          /* user page faults of the target */
 	ARENATRACE_STAT_NR,
 };
 
@@ -298,8 +301,9 @@ static inline int arenatrace_split_add(struct arenatrace_split *sp, __u64 addr)
  * switch, where on_switch() sends its runs and moves a pending fault address to
  * its task storage (a fault that sleeps on I/O finishes elsewhere).
  * A fault touches the first 64 bytes (where it is also counted), its run, its
- * target's counts and one counter, each a cache line of its own: the map is mmapable, so its values
- * are page-aligned, and the struct is a multiple of 64 bytes. (A per-CPU map's
+ * target's counts and one counter, each a cache line of its own: the map is
+ * mmapable, so its values are page-aligned, and the struct is a multiple of 64
+ * bytes. (A per-CPU map's
  * values are only 8-byte aligned, so each of those spanned two lines: 5-9 ns
  * more per fault here; and a second map's element, another per-CPU area, cost
  * 20-35 ns more.) User space reads stats and counts.
@@ -322,7 +326,7 @@ struct arenatrace_cpu_ctx {
 	__u64 rss_events;         /* ARENATRACE_STAT_RSS_EVENTS */
 	struct arenatrace_open_run runs[ARENATRACE_RUN_SLOTS];
 	struct arenatrace_count_cpu counts[ARENATRACE_MAX_TARGETS];
-	__u64 stats[ARENATRACE_STAT_NR]; /* the others (enum arenatrace_stat); 0 for those two */
+	__u64 stats[ARENATRACE_STAT_IN_ARRAY]; /* the others (enum arenatrace_stat) */
 	__u32 run_blocks[ARENATRACE_RUN_SLOTS]; /* each open run's block (low 32 bits), for the search */
 	__u32 next_evict;         /* the run sent when a ninth block comes */
 	__u32 next_stale;         /* the run run_send_stale() looks at next */

@@ -165,7 +165,7 @@ static uint64_t cpu_stat(const struct arenatrace_cpu_ctx *c, enum arenatrace_sta
 	switch (which) {
 	case ARENATRACE_STAT_FAULTS: return c->faults;
 	case ARENATRACE_STAT_RSS_EVENTS: return c->rss_events;
-	default: return c->stats[which];
+	default: return which < ARENATRACE_STAT_IN_ARRAY ? c->stats[which] : 0;
 	}
 }
 
