@@ -81,7 +81,7 @@ vmlinux:
 $(OBJ)/%.bpf.o: bpf/%.bpf.c $(VMLINUX) | $(DEPS_STAMP)
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
 		-Ivmlinux/$(ARCH_UNAME) -Ibpf -MMD -MP -c $< -o $@
 
 $(OBJ)/%.skel.h: $(OBJ)/%.bpf.o
