@@ -292,11 +292,11 @@ static void unlink_tmp(void)
 		unlink(tmp_path);
 }
 
-static int sc_file(size_t len)
+/* A temporary file of len bytes of 'x' (removed at exit), open for reading and
+ * writing. */
+static int tmp_file(size_t len)
 {
 	static char buf[64 * KIB];
-	struct range r[2];
-	char *f, *s;
 	int fd;
 
 	snprintf(tmp_path, sizeof(tmp_path), "/tmp/memops-file-XXXXXX");
@@ -308,6 +308,15 @@ static int sc_file(size_t len)
 	for (size_t off = 0; off < len; off += sizeof(buf))
 		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
 			die("write");
+	return fd;
+}
+
+static int sc_file(size_t len)
+{
+	int fd = tmp_file(len);
+	struct range r[2];
+	char *f, *s;
+
 	f = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (f == MAP_FAILED)
 		die("mmap file");
@@ -333,21 +342,11 @@ static int sc_file(size_t len)
  */
 static int sc_split_block(void)
 {
-	static char buf[64 * KIB];
+	int fd = tmp_file(MIB);
 	uintptr_t base;
 	struct range r[2];
 	char *res, *a, *f;
-	int fd;
 
-	snprintf(tmp_path, sizeof(tmp_path), "/tmp/memops-split-XXXXXX");
-	fd = mkstemp(tmp_path);
-	if (fd < 0)
-		die("mkstemp");
-	atexit(unlink_tmp);
-	memset(buf, 'x', sizeof(buf));
-	for (size_t off = 0; off < MIB; off += sizeof(buf))
-		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
-			die("write");
 	res = mmap(NULL, 2 * HPAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (res == MAP_FAILED)
 		die("mmap reservation");
