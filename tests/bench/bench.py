@@ -111,6 +111,16 @@ def run(cmd, is_tracer=False):
                 wall_s=time.monotonic() - t0)
 
 
+def timed_window(seconds):
+    """Waits seconds; returns the window's start and end (time.monotonic()), once
+    the streams' last points inside it have been read."""
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    t1 = time.monotonic()
+    time.sleep(0.05)
+    return t0, t1
+
+
 class Stream:
     """A workload streaming its progress (bench_loop.h) in a thread of ours, so the
     windows below can ask how many units it did between two instants."""
@@ -134,11 +144,7 @@ class Stream:
     def window(self, seconds):
         """Waits seconds; returns the workload's time per unit in each 100 ms bin of
         the window, and over the whole window."""
-        t0 = time.monotonic()
-        time.sleep(seconds)
-        t1 = time.monotonic()
-        time.sleep(0.05)  # the last point inside the window has been read
-        return self.between(t0, t1)
+        return self.between(*timed_window(seconds))
 
     def between(self, t0, t1, min_points=10):
         """window()'s answer for the past instants t0..t1."""
@@ -269,10 +275,7 @@ def twin(workload, cmd, modes, reps, seconds, rows):
                 att = start(traced.pid, json_path)
                 att.ready()
                 time.sleep(SETTLE_S)
-                t0 = time.monotonic()
-                time.sleep(seconds)
-                t1 = time.monotonic()
-                time.sleep(0.05)
+                t0, t1 = timed_window(seconds)
                 ratio = traced.between(t0, t1)[1] / other.between(t0, t1)[1]
                 lost = att.stop()
                 time.sleep(SETTLE_S)
@@ -475,7 +478,7 @@ def main():
     ap.add_argument("--toggle-reps", type=int, default=6,
                     help="toggled-window repetitions per mode, 20 s each (0 = skip)")
     ap.add_argument("--paired-only", action="store_true",
-                    help="only the paired and twin windows (no whole runs)")
+                    help="only the paired, twin and toggled windows (no whole runs)")
     ap.add_argument("--attach-settle", type=float, default=0.0,
                     help="seconds to wait after a paired tracer is ready before its window (default 0): "
                          "attaching programs slows a fault loop here for several seconds, the floor's too")
