@@ -791,11 +791,11 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	barrier_var(m);
 	if (m == MM_SWAPENTS || m > MM_SHMEMPAGES)
 		return 0;
-	/* One target: every other mm's change ends here, before the CPU context
-	 * (slot_of_mm() is one compare then; the agent's is a lookup, left to
-	 * rss_change()). Every process on the system pays this path while
-	 * arenatrace runs. */
-	if (target_tgid && slot_of_mm(mm) == NO_SLOT)
+	/* Every process on the system pays this path while arenatrace runs, so
+	 * every other mm's change ends here, before the CPU context: for one
+	 * target after one compare, for the agent after its mm filter's byte
+	 * (its map lookup is left to rss_change()). */
+	if (target_tgid ? slot_of_mm(mm) == NO_SLOT : !mm_filter[arenatrace_mm_filter_index(mm->context.ctx_id)])
 		return 0;
 	c = this_cpu_ctx();
 	if (!c)
