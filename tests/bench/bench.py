@@ -301,7 +301,8 @@ def toggled(workload, cmd, modes, reps, seconds, rows):
     toggled (placebo), the floor's empty programs, and arenatrace's own programs
     tracing an idle process: what arenatrace costs every process it does not
     trace, the part the twin windows cannot see (with stacks on too: a process
-    is turned away before any stack work)."""
+    is turned away before any stack work); and the agent's programs following
+    nothing: what the always-on agent costs every process it does not follow."""
     st = Stream(cmd)
     idle = subprocess.Popen(["sleep", "3600"])
     try:
@@ -581,7 +582,8 @@ def main():
             w.writerows(twin_rows)
     toggled_rows = []
     if args.toggle_reps:
-        toggle_modes = [("placebo", ["none"]), ("floor", ["empty"]), ("arenatrace-idle", ["arenatrace", "{idle}"])]
+        toggle_modes = [("placebo", ["none"]), ("floor", ["empty"]), ("arenatrace-idle", ["arenatrace", "{idle}"]),
+                        ("agent-idle", ["agent"])]
         toggled("faultloop", [fl[0]], toggle_modes, args.toggle_reps, 20.0, toggled_rows)
         toggled("churn", [ch[0], "0", ch[2]], toggle_modes, args.toggle_reps, 20.0, toggled_rows)
     pratios = print_paired(window_rows, args) if window_rows else {}

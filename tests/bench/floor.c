@@ -4,7 +4,7 @@
  * detaches when it exits. The "floor" row of `make bench`.
  * floor --wait: attaches, prints READY, detaches on SIGINT or SIGTERM (the
  * paired phases of `make bench`).
- * floor --toggle MS [empty|none|arenatrace PID]: attaches and detaches every MS
+ * floor --toggle MS [empty|none|arenatrace PID|agent]: attaches and detaches every MS
  * milliseconds until SIGINT or SIGTERM, printing "on T" and "off T" (T in
  * CLOCK_MONOTONIC seconds) as it does: the toggled windows of `make bench`,
  * whose phases are short enough that the vCPU's speed changes hit both alike.
@@ -12,7 +12,9 @@
  * steps); or arenatrace's own programs, loaded by the tracer's loader
  * (user/loader.c) to trace PID (an idle process), so
  * every other process's faults and syscalls take the path that turns them
- * away: what arenatrace costs a process it does not trace.
+ * away: what arenatrace costs a process it does not trace; or the agent's
+ * programs, following nothing: what the always-on agent costs every process
+ * it does not follow.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -88,8 +90,13 @@ static int toggle(int argc, char **argv)
 		if (loader__load(&h.ld, (pid_t)pid, NULL, false, 0, 512 * 1024))
 			return 1;
 		h.attach = at_attach, h.detach = at_detach, h.destroy = at_destroy;
+	} else if (!strcmp(what, "agent")) {
+		/* Target 0: the agent's programs, their filters empty. */
+		if (loader__load(&h.ld, 0, NULL, false, 0, 512 * 1024))
+			return 1;
+		h.attach = at_attach, h.detach = at_detach, h.destroy = at_destroy;
 	} else if (strcmp(what, "none")) {
-		fprintf(stderr, "floor: --toggle MS [empty|none|arenatrace PID]\n");
+		fprintf(stderr, "floor: --toggle MS [empty|none|arenatrace PID|agent]\n");
 		return 2;
 	}
 	signal(SIGINT, on_signal);
@@ -125,7 +132,7 @@ int main(int argc, char **argv)
 		return toggle(argc, argv);
 	if (!wait_mode && (argc < 3 || strcmp(argv[1], "--"))) {
 		fprintf(stderr, "usage: floor -- CMD [ARGS...]   or   floor --wait   or   "
-				"floor --toggle MS [empty|none|arenatrace PID]\n");
+				"floor --toggle MS [empty|none|arenatrace PID|agent]\n");
 		return 2;
 	}
 	skel = floor_bpf__open_and_load();
