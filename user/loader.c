@@ -226,24 +226,37 @@ int loader__add_target(struct loader *ld, pid_t tgid)
 	return slot;
 }
 
+/* Whether a followed process's known mm has mm filter byte mi. */
+static bool mm_byte_in_use(const struct loader *ld, unsigned mi)
+{
+	for (int s = 0; s < ARENATRACE_MAX_TARGETS; s++)
+		if (ld->slots[s] && ld->skel->bss->target_st[s].mm &&
+		    arenatrace_mm_filter_index(ld->skel->bss->target_st[s].mm_ctx_id) == mi)
+			return true;
+	return false;
+}
+
 /* Clears the filter bytes of a process no longer followed, unless another
  * followed process shares them. */
 static void unfilter(struct loader *ld, __u32 tgid, __u64 mm, __u64 mm_ctx_id)
 {
 	unsigned ti = arenatrace_tgid_filter_index(tgid), mi = arenatrace_mm_filter_index(mm_ctx_id);
-	bool tgid_shared = false, mm_shared = !mm;
+	bool tgid_shared = false;
 
-	for (int s = 0; s < ARENATRACE_MAX_TARGETS; s++) {
-		if (!ld->slots[s])
-			continue;
-		tgid_shared |= arenatrace_tgid_filter_index(ld->slots[s]) == ti;
-		mm_shared |= ld->skel->bss->target_st[s].mm &&
-			     arenatrace_mm_filter_index(ld->skel->bss->target_st[s].mm_ctx_id) == mi;
-	}
+	for (int s = 0; s < ARENATRACE_MAX_TARGETS; s++)
+		tgid_shared |= ld->slots[s] && arenatrace_tgid_filter_index(ld->slots[s]) == ti;
 	if (!tgid_shared)
 		ld->skel->bss->tgid_filter[ti] = 0;
-	if (!mm_shared)
-		ld->skel->bss->mm_filter[mi] = 0;
+	if (!mm || mm_byte_in_use(ld, mi))
+		return;
+	ld->skel->bss->mm_filter[mi] = 0;
+	/* The BPF side sets a new target's mm, then its byte (take_baseline()),
+	 * and every RSS change of an mm whose byte is 0 is turned away: if one
+	 * sharing this byte was learnt meanwhile, its byte goes back. The fence
+	 * keeps the look after the clear. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (mm_byte_in_use(ld, mi))
+		ld->skel->bss->mm_filter[mi] = 1;
 }
 
 void loader__remove_target(struct loader *ld, int slot)
