@@ -200,6 +200,31 @@ def test_prometheus_query_matches_page_tables():
             assert info[0]["metric"]["version"]
 
 
+def test_live_faults_match_page_tables():
+    """Faults made while the agent follows the process are counted by its BPF
+    programs, not left to the page-table checks: 16 MiB written after attach
+    show as that many faulted bytes, the arenas add up to the page tables, and
+    the process's drift (bytes those checks corrected) stays within one
+    fault-around. A filter that turned its RSS changes away would be all drift."""
+    with runner.Workload("zero-read", "32") as w:
+        w.wait_ready()
+        pid = w.proc.pid
+        with Agent("--pid", str(pid)) as ag:
+            ag.wait_metric(lambda t: f'pid="{pid}"' in t, "the workload")
+            w.proc.stdin.write("\n")
+            w.proc.stdin.flush()
+            w.wait_ready()          # half of it written
+            want = groundtruth.Snapshot(pid).total_bytes()
+            text = ag.wait_metric(lambda t: runner.within(sum(of_pid(t, "arenatrace_arena_resident_bytes",
+                                                                     pid).values()), want),
+                                  f"the arenas within 1% of the {want} resident bytes")
+            faulted = sum(of_pid(text, "arenatrace_arena_faulted_bytes_total", pid).values())
+            drift = sum(of_pid(text, "arenatrace_process_drift_bytes_total", pid).values())
+            print(f"\nresident {want} B, faulted since attach {faulted:.0f} B, drift {drift:.0f} B")
+            assert faulted >= 16 << 20, faulted
+            assert drift <= runner.SLACK, drift
+
+
 def test_metrics_text_format_and_bounded_arenas():
     """HELP and TYPE for every family, counters end in _total, and --top bounds the
     arena series: the rest is summed per kind as arena="other" with nothing lost."""
