@@ -77,22 +77,21 @@ static int toggle(int argc, char **argv)
 			return 1;
 		}
 		h.attach = floor_attach, h.detach = floor_detach, h.destroy = floor_destroy;
-	} else if (!strcmp(what, "arenatrace") && argc > 4) {
-		char *end;
-		long pid = strtol(argv[4], &end, 10);
+	} else if ((!strcmp(what, "arenatrace") && argc > 4) || !strcmp(what, "agent")) {
+		long pid = 0; /* the agent's programs, their filters empty */
 
-		/* 0 would load the agent's programs, not one target's. */
-		if (*end || pid <= 0) {
-			fprintf(stderr, "floor: --toggle MS arenatrace PID: %s is not a process id\n", argv[4]);
-			return 2;
+		if (!strcmp(what, "arenatrace")) {
+			char *end;
+
+			pid = strtol(argv[4], &end, 10);
+			/* 0 would load the agent's programs, not one target's. */
+			if (*end || pid <= 0) {
+				fprintf(stderr, "floor: --toggle MS arenatrace PID: %s is not a process id\n", argv[4]);
+				return 2;
+			}
 		}
 		/* The loader prints what went wrong. */
 		if (loader__load(&h.ld, (pid_t)pid, NULL, false, 0, 512 * 1024))
-			return 1;
-		h.attach = at_attach, h.detach = at_detach, h.destroy = at_destroy;
-	} else if (!strcmp(what, "agent")) {
-		/* Target 0: the agent's programs, their filters empty. */
-		if (loader__load(&h.ld, 0, NULL, false, 0, 512 * 1024))
 			return 1;
 		h.attach = at_attach, h.detach = at_detach, h.destroy = at_destroy;
 	} else if (strcmp(what, "none")) {
